@@ -1,0 +1,60 @@
+//! The core's rich internal error. The FFI layer maps it to a small public enum whose variants
+//! say what the app should do; nothing here may carry an API key, a signature or a photo.
+
+use crate::upn::UpnError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// UPN refused, or could not be reached.
+    #[error(transparent)]
+    Upn(#[from] UpnError),
+
+    /// The app or driver gave something unusable; nothing was changed.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+
+    #[error("consignment {barcode} is not on this device; run a sync to import it")]
+    NotFound { barcode: String },
+
+    /// The database file was written by a newer version of the app.
+    #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
+    StoreTooNew { found: u32, supported: u32 },
+
+    #[error("storage failed{}: {reason}", if *disk_full { " (the device is out of space)" } else { "" })]
+    Storage { reason: String, disk_full: bool },
+
+    #[error("file system error while {action}: {source}")]
+    Io {
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> Self {
+        move |source| Error::Io { action, source }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        let disk_full = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DiskFull)
+        );
+        Error::Storage {
+            reason: e.to_string(),
+            disk_full,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! UPN Driver Core: the offline-first heart of the driver app.
+//!
+//! Layers (see ARCHITECTURE.md):
+//! - [`domain`]: pure types and decisions (no I/O).
+//! - [`store`]: the on-device SQLite database and its migrations.
+//! - [`upn`]: the UPN API contract (wire types) behind the [`upn::UpnApi`] trait, and its HTTP client.
+//! - [`sync`]: services that move data between UPN and the store.
+pub mod clock;
+pub mod domain;
+pub mod driver;
+pub mod error;
+pub mod store;
+pub mod sync;
+pub mod upn;
+
+pub use driver::{ConsignmentDetail, Driver, DriverConfig};
+pub use error::{Error, Result};

@@ -1,0 +1,414 @@
+//! [`UpnApi`] over HTTPS with reqwest (rustls): timeouts, bounded response bodies, and one
+//! mapping from HTTP status and refusal code to [`UpnError`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::wire::{self, ConsignmentFeed, ImageQuery, ImageReceipt, PodReceipt, PodSubmission};
+use super::{RawTrackingResponse, UpnApi, UpnConfig, UpnError};
+
+/// Largest response body we read; anything bigger is a broken or hostile server.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest refusal body worth reading for its message.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Network timeouts. Uploads get a longer total budget than feed calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+    pub upload: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+            upload: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The real UPN client.
+#[derive(Debug, Clone)]
+pub struct HttpUpn {
+    client: reqwest::Client,
+    config: UpnConfig,
+    base: String,
+    timeouts: Timeouts,
+}
+
+impl HttpUpn {
+    pub fn new(config: UpnConfig) -> Result<Self, UpnError> {
+        Self::with_timeouts(config, Timeouts::default())
+    }
+
+    pub fn with_timeouts(config: UpnConfig, timeouts: Timeouts) -> Result<Self, UpnError> {
+        let base = config.endpoint.trim_end_matches('/').to_string();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            return Err(UpnError::Invalid {
+                status: 0,
+                message: format!(
+                    "endpoint {base:?} is not an http(s) URL; give e.g. https://api.upn.example"
+                ),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .user_agent(concat!("upn-driver-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| UpnError::Unreachable {
+                reason: format!("could not set up the HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            client,
+            config,
+            base,
+            timeouts,
+        })
+    }
+
+    pub fn config(&self) -> &UpnConfig {
+        &self.config
+    }
+
+    fn request(&self, method: Method, path: &str, timeout: Duration) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .timeout(timeout)
+            .header(wire::API_KEY_HEADER, self.config.api_key.expose())
+            .header(header::ACCEPT, "application/json")
+    }
+
+    async fn send(&self, builder: RequestBuilder) -> Result<(Response, Vec<u8>), UpnError> {
+        let response = builder.send().await.map_err(transport_error)?;
+        let status = response.status();
+        if status.is_success() {
+            let mut response = response;
+            let body = read_bounded(&mut response, MAX_RESPONSE_BYTES).await?;
+            Ok((response, body))
+        } else {
+            Err(refusal(response).await)
+        }
+    }
+
+    async fn send_json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T, UpnError> {
+        let (_, body) = self.send(builder).await?;
+        parse_json(&body)
+    }
+}
+
+/// Parses a JSON body, naming what was wrong without echoing the body (it may hold personal data).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, UpnError> {
+    serde_json::from_slice(body).map_err(|e| UpnError::BadResponse {
+        reason: format!(
+            "malformed JSON ({} bytes): {} at line {} column {}",
+            body.len(),
+            e.classify_name(),
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected data",
+            serde_json::error::Category::Eof => "cut short",
+        }
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> UpnError {
+    if e.is_timeout() {
+        UpnError::Timeout
+    } else if e.is_connect() {
+        UpnError::Unreachable {
+            reason: "could not connect".into(),
+        }
+    } else if e.is_body() || e.is_decode() {
+        UpnError::BadResponse {
+            reason: "the connection broke while reading the response".into(),
+        }
+    } else {
+        // reqwest's Display of a request error includes the URL but never headers, so the key
+        // stays out; the URL holds only the depot code and barcode.
+        UpnError::Unreachable {
+            reason: format!("the request failed: {}", without_url(&e)),
+        }
+    }
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn read_bounded(response: &mut Response, limit: usize) -> Result<Vec<u8>, UpnError> {
+    if let Some(len) = response.content_length() {
+        if len as usize > limit {
+            return Err(UpnError::BadResponse {
+                reason: format!("response of {len} bytes exceeds the {limit}-byte limit"),
+            });
+        }
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        if e.is_timeout() {
+            UpnError::Timeout
+        } else {
+            UpnError::BadResponse {
+                reason: "the connection broke while reading the response".into(),
+            }
+        }
+    })? {
+        if body.len() + chunk.len() > limit {
+            return Err(UpnError::BadResponse {
+                reason: format!("response exceeds the {limit}-byte limit"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn server_time(response: &Response) -> Option<DateTime<Utc>> {
+    response
+        .headers()
+        .get(wire::SERVER_TIME_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Turns a non-2xx response into the typed refusal.
+async fn refusal(mut response: Response) -> UpnError {
+    let status = response.status();
+    let retry_after = retry_after(&response);
+    let detail = read_bounded(&mut response, MAX_ERROR_BODY_BYTES)
+        .await
+        .ok()
+        .and_then(|body| serde_json::from_slice::<wire::ErrorBody>(&body).ok())
+        .map(|b| b.error);
+    let code = detail.as_ref().map(|d| d.code.as_str()).unwrap_or("");
+    let message = detail
+        .as_ref()
+        .map(|d| d.message.clone())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("no reason").to_string());
+    classify(status, code, message, retry_after)
+}
+
+/// The single place that decides what a refusal means.
+pub fn classify(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    retry_after: Option<Duration>,
+) -> UpnError {
+    match (status.as_u16(), code) {
+        (401, _) => UpnError::Unauthorized,
+        (403, wire::code::INTEGRATION_DISABLED) => UpnError::IntegrationDisabled,
+        (403, wire::code::TRACKING_ACTION_DISABLED) => UpnError::TrackingActionDisabled,
+        (403, wire::code::IMAGE_ACTION_DISABLED) => UpnError::ImageActionDisabled,
+        (403, _) => UpnError::Forbidden { message },
+        (404, _) => UpnError::UnknownBarcode {
+            barcode: String::new(),
+        },
+        (409, wire::code::POD_REQUIRED) => UpnError::PodRequired,
+        (409, _) => UpnError::AlreadyDelivered,
+        (413, _) => UpnError::TooLarge,
+        (429, _) => UpnError::RateLimited { retry_after },
+        (408, _) => UpnError::Timeout,
+        (s, _) if s >= 500 => UpnError::Server { status: s, message },
+        (s, _) => UpnError::Invalid { status: s, message },
+    }
+}
+
+fn with_barcode(e: UpnError, barcode: &str) -> UpnError {
+    match e {
+        UpnError::UnknownBarcode { .. } => UpnError::UnknownBarcode {
+            barcode: barcode.to_string(),
+        },
+        other => other,
+    }
+}
+
+/// Hex sha256 of a byte slice.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+impl UpnApi for HttpUpn {
+    async fn fetch_consignments(&self, since: Option<&str>) -> Result<ConsignmentFeed, UpnError> {
+        let query = wire::ConsignmentsQuery {
+            since: since.map(str::to_string),
+        };
+        let mut builder = self.request(
+            Method::GET,
+            &wire::consignments_path(&self.config.depot),
+            self.timeouts.request,
+        );
+        if let Some(since) = &query.since {
+            builder = builder.query(&[("since", since)]);
+        }
+        self.send_json(builder).await
+    }
+
+    async fn take_tracking_batch(&self, max_events: u32) -> Result<RawTrackingResponse, UpnError> {
+        let builder = self
+            .request(
+                Method::GET,
+                &wire::tracking_events_path(&self.config.depot),
+                self.timeouts.request,
+            )
+            .query(&[("max", max_events)]);
+        let (response, body) = self.send(builder).await?;
+        Ok(RawTrackingResponse {
+            server_time: server_time(&response),
+            body,
+        })
+    }
+
+    async fn submit_pod(
+        &self,
+        barcode: &str,
+        idempotency_key: &str,
+        pod: &PodSubmission,
+    ) -> Result<PodReceipt, UpnError> {
+        let builder = self
+            .request(
+                Method::POST,
+                &wire::pod_path(&self.config.depot, barcode),
+                self.timeouts.upload,
+            )
+            .header(wire::IDEMPOTENCY_KEY_HEADER, idempotency_key)
+            .json(pod);
+        self.send_json(builder)
+            .await
+            .map_err(|e| with_barcode(e, barcode))
+    }
+
+    async fn upload_image(
+        &self,
+        barcode: &str,
+        idempotency_key: &str,
+        query: &ImageQuery,
+        jpeg: Vec<u8>,
+    ) -> Result<ImageReceipt, UpnError> {
+        let builder = self
+            .request(
+                Method::POST,
+                &wire::images_path(&self.config.depot, barcode),
+                self.timeouts.upload,
+            )
+            .header(wire::IDEMPOTENCY_KEY_HEADER, idempotency_key)
+            .header(wire::CONTENT_SHA256_HEADER, sha256_hex(&jpeg))
+            .header(header::CONTENT_TYPE, "image/jpeg")
+            .query(query)
+            .body(jpeg);
+        self.send_json(builder)
+            .await
+            .map_err(|e| with_barcode(e, barcode))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upn::ApiKey;
+
+    #[test]
+    fn api_key_never_shows_in_debug() {
+        let config = UpnConfig {
+            endpoint: "http://127.0.0.1:1".into(),
+            depot: "042".into(),
+            api_key: ApiKey::new("super-secret-key"),
+        };
+        let client = HttpUpn::new(config).expect("client");
+        assert!(!format!("{client:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn refusals_are_classified_once() {
+        let c = |s: u16, code: &str| {
+            classify(
+                StatusCode::from_u16(s).expect("status"),
+                code,
+                "m".into(),
+                None,
+            )
+        };
+        assert_eq!(c(401, ""), UpnError::Unauthorized);
+        assert_eq!(
+            c(403, wire::code::INTEGRATION_DISABLED),
+            UpnError::IntegrationDisabled
+        );
+        assert_eq!(
+            c(403, wire::code::TRACKING_ACTION_DISABLED),
+            UpnError::TrackingActionDisabled
+        );
+        assert_eq!(
+            c(403, wire::code::IMAGE_ACTION_DISABLED),
+            UpnError::ImageActionDisabled
+        );
+        assert_eq!(c(409, wire::code::POD_REQUIRED), UpnError::PodRequired);
+        assert_eq!(
+            c(409, wire::code::ALREADY_DELIVERED),
+            UpnError::AlreadyDelivered
+        );
+        assert_eq!(c(413, ""), UpnError::TooLarge);
+        assert!(c(503, "").is_recoverable());
+        assert!(c(500, "").is_recoverable());
+        assert!(c(429, "").is_recoverable());
+        assert!(!c(400, "").is_recoverable());
+        assert!(!c(409, "").is_recoverable());
+    }
+
+    #[test]
+    fn rejects_non_http_endpoint() {
+        let config = UpnConfig {
+            endpoint: "ftp://x".into(),
+            depot: "042".into(),
+            api_key: ApiKey::new("k"),
+        };
+        assert!(matches!(
+            HttpUpn::new(config),
+            Err(UpnError::Invalid { .. })
+        ));
+    }
+}

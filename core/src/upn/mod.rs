@@ -1,0 +1,136 @@
+//! The UPN API: wire types ([`wire`]), the [`UpnApi`] trait every service talks to, its typed
+//! refusals ([`UpnError`]) and the reqwest implementation ([`http::HttpUpn`]).
+
+pub mod http;
+pub mod wire;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use wire::{ConsignmentFeed, ImageQuery, ImageReceipt, PodReceipt, PodSubmission};
+
+/// The depot's UPN API key. Its `Debug` and `Display` never show the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+    /// The secret itself, for the request header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Where and as whom to talk to UPN.
+#[derive(Debug, Clone)]
+pub struct UpnConfig {
+    /// Base URL, e.g. `https://api.upn.example` or `http://127.0.0.1:8080` for the simulator.
+    pub endpoint: String,
+    /// Depot code as UPN knows it.
+    pub depot: String,
+    pub api_key: ApiKey,
+}
+
+/// A tracking-feed response exactly as it came off the wire: stored before it is parsed.
+#[derive(Debug, Clone)]
+pub struct RawTrackingResponse {
+    pub body: Vec<u8>,
+    pub server_time: Option<DateTime<Utc>>,
+}
+
+/// Everything that can go wrong talking to UPN, classified once.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UpnError {
+    #[error("UPN refused the API key (401): check the depot's UPN credentials")]
+    Unauthorized,
+    #[error("the UPN integration is not enabled for this depot (403): ask UPN and the admin team to enable it")]
+    IntegrationDisabled,
+    #[error("UPN has not enabled the tracking action for this depot (403): ask UPN IT to enable the tracking action for the depot")]
+    TrackingActionDisabled,
+    #[error("UPN has not enabled the image action for this depot (403): ask UPN IT to enable the image action for the depot")]
+    ImageActionDisabled,
+    #[error("UPN refused the request (403): {message}")]
+    Forbidden { message: String },
+    #[error("UPN does not know consignment {barcode} (404)")]
+    UnknownBarcode { barcode: String },
+    #[error("UPN already holds a POD for this consignment from another capture (409)")]
+    AlreadyDelivered,
+    #[error("UPN refused an image because the consignment has no POD yet (409)")]
+    PodRequired,
+    #[error("UPN refused the request as too large (413)")]
+    TooLarge,
+    #[error("UPN rejected the request as invalid ({status}): {message}")]
+    Invalid { status: u16, message: String },
+    #[error("UPN asked to slow down (429){}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("UPN failed ({status}): {message}")]
+    Server { status: u16, message: String },
+    #[error("UPN is unreachable: {reason}")]
+    Unreachable { reason: String },
+    #[error("UPN did not answer in time")]
+    Timeout,
+    #[error("UPN sent a response that could not be read: {reason}")]
+    BadResponse { reason: String },
+}
+
+impl UpnError {
+    /// Worth retrying later without anyone acting: the network, UPN's load or a garbled answer.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(
+            self,
+            UpnError::RateLimited { .. }
+                | UpnError::Server { .. }
+                | UpnError::Unreachable { .. }
+                | UpnError::Timeout
+                | UpnError::BadResponse { .. }
+        )
+    }
+
+    /// True when the device simply could not reach UPN (as opposed to UPN answering "no").
+    pub fn is_connectivity(&self) -> bool {
+        matches!(self, UpnError::Unreachable { .. } | UpnError::Timeout)
+    }
+}
+
+/// The UPN API as the services see it. One implementation speaks HTTP ([`http::HttpUpn`]);
+/// tests may provide others.
+pub trait UpnApi: Send + Sync {
+    /// The consignments feed; `since` is the cursor of the previous import, if any.
+    fn fetch_consignments(
+        &self,
+        since: Option<&str>,
+    ) -> impl Future<Output = Result<ConsignmentFeed, UpnError>> + Send;
+
+    /// Takes the next batch of tracking events. UPN hands each batch out once: the caller must
+    /// store the returned bytes durably before parsing them.
+    fn take_tracking_batch(
+        &self,
+        max_events: u32,
+    ) -> impl Future<Output = Result<RawTrackingResponse, UpnError>> + Send;
+
+    fn submit_pod(
+        &self,
+        barcode: &str,
+        idempotency_key: &str,
+        pod: &PodSubmission,
+    ) -> impl Future<Output = Result<PodReceipt, UpnError>> + Send;
+
+    fn upload_image(
+        &self,
+        barcode: &str,
+        idempotency_key: &str,
+        query: &ImageQuery,
+        jpeg: Vec<u8>,
+    ) -> impl Future<Output = Result<ImageReceipt, UpnError>> + Send;
+}
