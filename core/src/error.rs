@@ -18,6 +18,17 @@ pub enum Error {
     #[error("consignment {barcode} is not on this device; run a sync to import it")]
     NotFound { barcode: String },
 
+    #[error("consignment {barcode} was cancelled by UPN; do not deliver it")]
+    Cancelled { barcode: String },
+
+    /// UPN says the consignment is delivered, and not by a POD from this device.
+    #[error("consignment {barcode} is already delivered according to UPN; nothing to capture")]
+    AlreadyDelivered { barcode: String },
+
+    /// A POD for this consignment already left the device (or may have).
+    #[error("consignment {barcode} is already signed for and the POD was sent; a second signature is not accepted")]
+    AlreadySigned { barcode: String },
+
     /// The database file was written by a newer version of the app.
     #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
     StoreTooNew { found: u32, supported: u32 },
@@ -46,12 +57,14 @@ impl Error {
     }
 }
 
+/// True when an I/O error means the device is out of space.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        let disk_full = matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DiskFull)
-        );
+        let disk_full = matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DiskFull));
         Error::Storage {
             reason: e.to_string(),
             disk_full,

@@ -6,9 +6,13 @@
 //! - [`upn`]: the UPN API contract (wire types) behind the [`upn::UpnApi`] trait, and its HTTP client.
 //! - [`sync`]: services that move data between UPN and the store.
 pub mod clock;
+pub mod digest;
 pub mod domain;
 pub mod driver;
 pub mod error;
+pub mod failpoint;
+pub mod listener;
+pub mod media;
 pub mod store;
 pub mod sync;
 pub mod upn;

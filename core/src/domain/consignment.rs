@@ -263,7 +263,14 @@ mod tests {
         ] {
             assert_eq!(Stage::from_code(code).code(), code);
         }
-        for code in ["AM", "TIMED", "PREMIUM", "SATURDAY", "ECONOMY", "PALLET_PLUS"] {
+        for code in [
+            "AM",
+            "TIMED",
+            "PREMIUM",
+            "SATURDAY",
+            "ECONOMY",
+            "PALLET_PLUS",
+        ] {
             assert_eq!(ServiceLevel::from_code(code).code(), code);
         }
         assert_eq!(

@@ -1,7 +1,9 @@
 //! The domain: consignments, stages and the stop list, as plain data and pure decisions.
 //! Nothing here touches the disk, the network or the clock.
 
+pub mod capture;
 pub mod consignment;
+pub mod outbox;
 pub mod stop_list;
 
 pub use consignment::{

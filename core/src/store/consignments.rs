@@ -6,7 +6,9 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{format_time, keys, parse_time, set_sync_state, Store};
-use crate::domain::{Address, Cancellation, Consignment, Pallet, Party, ServiceLevel, Stage, Window};
+use crate::domain::{
+    Address, Cancellation, Consignment, Pallet, Party, ServiceLevel, Stage, Window,
+};
 use crate::error::{Error, Result};
 
 /// One consignments-feed response, already translated into domain values.
@@ -32,7 +34,8 @@ pub struct ImportCounts {
     pub cancellations_ignored: u32,
 }
 
-const CONSIGNMENT_COLUMNS: &str = "barcode, shipper_name, shipper_phone, consignee_name, consignee_phone, \
+const CONSIGNMENT_COLUMNS: &str =
+    "barcode, shipper_name, shipper_phone, consignee_name, consignee_phone, \
      address_lines, town, postcode, country, lat, lon, weight_kg, service, window_from, window_to, \
      delivery_date, instructions, stage, cancelled_at, cancel_reason, upn_updated_at";
 
@@ -263,7 +266,10 @@ fn load_pallets(conn: &Connection, only: Option<&str>) -> Result<HashMap<String,
                 barcode: r.get(1)?,
                 size: r.get(2)?,
                 weight_kg: r.get(3)?,
-                stage: r.get::<_, Option<String>>(4)?.as_deref().map(Stage::from_code),
+                stage: r
+                    .get::<_, Option<String>>(4)?
+                    .as_deref()
+                    .map(Stage::from_code),
             },
         ))
     })?;
@@ -326,7 +332,10 @@ mod tests {
         }
     }
 
-    fn feed(consignments: Vec<Consignment>, cancellations: Vec<(String, Cancellation)>) -> FeedChanges {
+    fn feed(
+        consignments: Vec<Consignment>,
+        cancellations: Vec<(String, Cancellation)>,
+    ) -> FeedChanges {
         FeedChanges {
             consignments,
             cancellations,
@@ -354,7 +363,10 @@ mod tests {
         let counts = store.apply_feed(&feed(vec![b.clone()], vec![])).unwrap();
         assert_eq!(counts.updated, 1);
         assert_eq!(store.consignment(&a.barcode).unwrap(), Some(b));
-        assert_eq!(store.sync_state(keys::IMPORT_CURSOR).unwrap().as_deref(), Some("v1"));
+        assert_eq!(
+            store.sync_state(keys::IMPORT_CURSOR).unwrap().as_deref(),
+            Some("v1")
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Every write that records something the driver did is committed before the call returns;
 //! with `synchronous=FULL` a commit is on disk (fsynced) when it returns.
 
+pub mod blobs;
+pub mod captures;
 pub mod consignments;
 pub mod schema;
 

@@ -8,52 +8,15 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
-/// Migration `i` upgrades a file from version `i` to `i + 1`.
+/// Migration `i` upgrades a file from version `i` to `i + 1`. Each is one SQL file in
+/// `migrations/`, named after the version it produces.
 pub const MIGRATIONS: &[&str] = &[
     // 1: consignments and pallets from the import, and small key/value sync state.
-    r#"
-    CREATE TABLE consignments (
-        barcode          TEXT PRIMARY KEY NOT NULL,
-        shipper_name     TEXT NOT NULL,
-        shipper_phone    TEXT,
-        consignee_name   TEXT NOT NULL,
-        consignee_phone  TEXT,
-        address_lines    TEXT NOT NULL,     -- JSON array of strings
-        town             TEXT NOT NULL,
-        postcode         TEXT NOT NULL,
-        country          TEXT NOT NULL,
-        lat              REAL NOT NULL,
-        lon              REAL NOT NULL,
-        weight_kg        REAL NOT NULL,
-        service          TEXT NOT NULL,     -- UPN service code, verbatim
-        window_from      TEXT,              -- HH:MM:SS local time
-        window_to        TEXT,
-        delivery_date    TEXT NOT NULL,     -- YYYY-MM-DD
-        instructions     TEXT,
-        stage            TEXT,              -- latest consignment-level stage code, verbatim
-        stage_at         TEXT,
-        cancelled_at     TEXT,
-        cancel_reason    TEXT,
-        upn_updated_at   TEXT NOT NULL,
-        imported_at      TEXT NOT NULL
-    ) STRICT;
-
-    CREATE TABLE pallets (
-        barcode          TEXT PRIMARY KEY NOT NULL,
-        consignment      TEXT NOT NULL REFERENCES consignments(barcode) ON DELETE CASCADE,
-        position         INTEGER NOT NULL,
-        size             TEXT NOT NULL,
-        weight_kg        REAL NOT NULL,
-        stage            TEXT,
-        stage_at         TEXT
-    ) STRICT;
-    CREATE INDEX pallets_by_consignment ON pallets(consignment, position);
-
-    CREATE TABLE sync_state (
-        key              TEXT PRIMARY KEY NOT NULL,
-        value            TEXT NOT NULL
-    ) STRICT;
-    "#,
+    include_str!("migrations/v001_consignments.sql"),
+    // 2: the tracking inbox (raw responses, stored before processing) and applied events.
+    include_str!("migrations/v002_tracking.sql"),
+    // 3: captured PODs and photos, and their outbox state.
+    include_str!("migrations/v003_outbox.sql"),
 ];
 
 /// The version this code writes.
@@ -135,7 +98,10 @@ mod tests {
                     .expect("cols");
                 out.extend(cols.map(|c| c.expect("col")));
             } else if let Some(sql) = sql {
-                out.push(format!("  {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
+                out.push(format!(
+                    "  {}",
+                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+                ));
             }
         }
         out
@@ -177,7 +143,10 @@ mod tests {
                 .expect("future");
         }
         let err = Store::open(&path).expect_err("must refuse");
-        assert!(matches!(err, Error::StoreTooNew { found: 999, .. }), "{err}");
+        assert!(
+            matches!(err, Error::StoreTooNew { found: 999, .. }),
+            "{err}"
+        );
         let conn = Connection::open(&path).expect("reopen");
         let v: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))

@@ -37,7 +37,9 @@ pub async fn import_consignments(
 pub(crate) fn lock(store: &Mutex<Store>) -> Result<std::sync::MutexGuard<'_, Store>> {
     // A panic while holding the lock cannot leave SQLite half-written (transactions roll back
     // on drop), so a poisoned lock is safe to take over.
-    Ok(store.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    Ok(store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()))
 }
 
 fn feed_changes(feed: ConsignmentFeed, received_at: DateTime<Utc>) -> FeedChanges {
@@ -108,9 +110,16 @@ fn consignment(w: WireConsignment) -> Consignment {
 /// Rejects a barcode that cannot be a UPN barcode before it reaches the store or the network.
 pub fn validate_barcode(barcode: &str) -> Result<&str> {
     if barcode.is_empty() {
-        return Err(Error::invalid("barcode", "is empty; scan or type the consignment barcode"));
+        return Err(Error::invalid(
+            "barcode",
+            "is empty; scan or type the consignment barcode",
+        ));
     }
-    if barcode.len() > 64 || !barcode.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if barcode.len() > 64
+        || !barcode
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         return Err(Error::invalid(
             "barcode",
             "must be up to 64 letters, digits or '-', exactly as on the label",

@@ -2,5 +2,6 @@
 //! store, talk to UPN through [`crate::upn::UpnApi`], commit the result in one transaction.
 
 pub mod import;
+pub mod outbox;
 
 pub use import::{import_consignments, ImportReport};

@@ -6,10 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
+
+use crate::digest::sha256_hex;
 
 use super::wire::{self, ConsignmentFeed, ImageQuery, ImageReceipt, PodReceipt, PodSubmission};
-use super::{RawTrackingResponse, UpnApi, UpnConfig, UpnError};
+use super::{Progress, RawTrackingResponse, UpnApi, UpnConfig, UpnError};
+
+/// Upload bodies leave in chunks of this size, each reported to the progress callback.
+const UPLOAD_CHUNK_BYTES: usize = 32 * 1024;
 
 /// Largest response body we read; anything bigger is a broken or hostile server.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -241,36 +245,45 @@ pub fn classify(
         (403, wire::code::TRACKING_ACTION_DISABLED) => UpnError::TrackingActionDisabled,
         (403, wire::code::IMAGE_ACTION_DISABLED) => UpnError::ImageActionDisabled,
         (403, _) => UpnError::Forbidden { message },
-        (404, _) => UpnError::UnknownBarcode {
-            barcode: String::new(),
-        },
         (409, wire::code::POD_REQUIRED) => UpnError::PodRequired,
         (409, _) => UpnError::AlreadyDelivered,
         (413, _) => UpnError::TooLarge,
         (429, _) => UpnError::RateLimited { retry_after },
         (408, _) => UpnError::Timeout,
-        (s, _) if s >= 500 => UpnError::Server { status: s, message },
+        (s, _) if s >= 500 => UpnError::Server {
+            status: s,
+            message,
+            retry_after,
+        },
         (s, _) => UpnError::Invalid { status: s, message },
     }
 }
 
+/// On a consignment's own routes, a 404 means UPN does not know that barcode.
 fn with_barcode(e: UpnError, barcode: &str) -> UpnError {
     match e {
-        UpnError::UnknownBarcode { .. } => UpnError::UnknownBarcode {
+        UpnError::Invalid { status: 404, .. } => UpnError::UnknownBarcode {
             barcode: barcode.to_string(),
         },
         other => other,
     }
 }
 
-/// Hex sha256 of a byte slice.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+/// A body that reports each chunk to `progress` as hyper takes it for the socket.
+fn progress_body(bytes: Vec<u8>, progress: Progress) -> reqwest::Body {
+    let total = bytes.len() as u64;
+    let bytes = bytes::Bytes::from(bytes);
+    let chunks: Vec<bytes::Bytes> = (0..bytes.len())
+        .step_by(UPLOAD_CHUNK_BYTES)
+        .map(|start| bytes.slice(start..(start + UPLOAD_CHUNK_BYTES).min(bytes.len())))
+        .collect();
+    let mut sent = 0u64;
+    let stream = futures_util::stream::iter(chunks.into_iter().map(move |chunk| {
+        sent += chunk.len() as u64;
+        progress(sent, total);
+        Ok::<_, std::io::Error>(chunk)
+    }));
+    reqwest::Body::wrap_stream(stream)
 }
 
 impl UpnApi for HttpUpn {
@@ -329,7 +342,9 @@ impl UpnApi for HttpUpn {
         idempotency_key: &str,
         query: &ImageQuery,
         jpeg: Vec<u8>,
+        progress: Progress,
     ) -> Result<ImageReceipt, UpnError> {
+        let total = jpeg.len() as u64;
         let builder = self
             .request(
                 Method::POST,
@@ -339,8 +354,9 @@ impl UpnApi for HttpUpn {
             .header(wire::IDEMPOTENCY_KEY_HEADER, idempotency_key)
             .header(wire::CONTENT_SHA256_HEADER, sha256_hex(&jpeg))
             .header(header::CONTENT_TYPE, "image/jpeg")
+            .header(header::CONTENT_LENGTH, total)
             .query(query)
-            .body(jpeg);
+            .body(progress_body(jpeg, progress));
         self.send_json(builder)
             .await
             .map_err(|e| with_barcode(e, barcode))

@@ -6,6 +6,7 @@ pub mod wire;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,14 @@ pub struct RawTrackingResponse {
     pub server_time: Option<DateTime<Utc>>,
 }
 
+/// Upload progress: called with (bytes sent, bytes total) as the body leaves.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// A progress callback that ignores progress.
+pub fn no_progress() -> Progress {
+    Arc::new(|_, _| {})
+}
+
 /// Everything that can go wrong talking to UPN, classified once.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UpnError {
@@ -75,7 +84,12 @@ pub enum UpnError {
     #[error("UPN asked to slow down (429){}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
     RateLimited { retry_after: Option<Duration> },
     #[error("UPN failed ({status}): {message}")]
-    Server { status: u16, message: String },
+    Server {
+        status: u16,
+        message: String,
+        /// UPN's `Retry-After` on a 503, honoured like a 429's.
+        retry_after: Option<Duration>,
+    },
     #[error("UPN is unreachable: {reason}")]
     Unreachable { reason: String },
     #[error("UPN did not answer in time")]
@@ -95,6 +109,16 @@ impl UpnError {
                 | UpnError::Timeout
                 | UpnError::BadResponse { .. }
         )
+    }
+
+    /// How long UPN asked us to wait before the next attempt, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            UpnError::RateLimited { retry_after } | UpnError::Server { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
     }
 
     /// True when the device simply could not reach UPN (as opposed to UPN answering "no").
@@ -132,5 +156,6 @@ pub trait UpnApi: Send + Sync {
         idempotency_key: &str,
         query: &ImageQuery,
         jpeg: Vec<u8>,
+        progress: Progress,
     ) -> impl Future<Output = Result<ImageReceipt, UpnError>> + Send;
 }

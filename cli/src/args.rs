@@ -1,0 +1,200 @@
+//! Command-line arguments (clap). Parsing only; the commands live in `commands/`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "upn-driver",
+    version,
+    about = "UPN Driver Core from the command line: the simulator, sync, stops, and a demo day",
+    after_help = "Exit codes: 0 done; 2 bad input or usage; 3 work remains queued or UPN unreachable; 1 anything else.\n\
+                  The API key is read from the UPN_API_KEY environment variable and is never printed."
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); UPN_LOG=filter overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the UPN simulator (prints the endpoint, depot and key to use on its first line).
+    Sim(SimArgs),
+    /// Import the depot's consignments from UPN.
+    Sync(SyncArgs),
+    /// Print the ordered stop list.
+    Stops(StopsArgs),
+    /// Print one consignment: status, pallets, timeline, POD and images.
+    Show(ShowArgs),
+    /// Capture a delivery photo (stored durably; sent once the consignment is signed for).
+    Photo(PhotoArgs),
+    /// Capture the consignee's signature and printed name: the ePOD.
+    Sign(SignArgs),
+    /// List what is waiting to reach UPN.
+    Outbox(OutboxArgs),
+    /// A delivery day against the embedded simulator on a free loopback port.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub sim: SimOptions,
+}
+
+/// Simulator options shared by `sim` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct SimOptions {
+    /// Seed: the same seed gives the same consignments and the same fault decisions.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of consignments to generate.
+    #[arg(long, default_value_t = 12)]
+    pub consignments: usize,
+    /// Fault injection: comma-separated ROUTE:KIND:PROB, e.g. "pod:500:0.3,image:drop:0.1".
+    /// ROUTE: consignments|events|pod|image|*; KIND: 500|503|429|drop|lost-response|truncate|garbage|slow.
+    #[arg(long, default_value = "")]
+    pub faults: String,
+    /// Limit request and response bodies to this many bytes per second (a mobile uplink).
+    #[arg(long)]
+    pub throttle: Option<u64>,
+    /// Depot code the simulator serves.
+    #[arg(long, default_value = "042")]
+    pub depot: String,
+    /// API key the simulator accepts.
+    #[arg(long, default_value = "sim-key-042")]
+    pub api_key: String,
+    /// Switch off an integration feature, to see how the app reports it (repeatable).
+    #[arg(long, value_enum)]
+    pub disable: Vec<SimFeature>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimFeature {
+    /// The UPN integration for the depot.
+    Integration,
+    /// The tracking action.
+    Tracking,
+    /// The image action.
+    Images,
+}
+
+/// Where the driver's data lives and which UPN to talk to.
+#[derive(Debug, Args, Clone)]
+pub struct DriverArgs {
+    /// The driver's data folder (database and captured files); created if missing.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// UPN base URL, e.g. http://127.0.0.1:8080 for the simulator.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: String,
+    /// Depot code. The API key comes from UPN_API_KEY, so it stays out of shell history.
+    #[arg(long, value_name = "CODE")]
+    pub depot: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// Do not contact UPN: only report what is waiting.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// A GPS fix given on the command line (all three or none).
+#[derive(Debug, Args, Clone, Copy)]
+pub struct GpsArgs {
+    /// Latitude of the fix, WGS 84 degrees.
+    #[arg(long, requires_all = ["lon", "accuracy"], allow_hyphen_values = true)]
+    pub lat: Option<f64>,
+    /// Longitude of the fix, WGS 84 degrees.
+    #[arg(long, requires_all = ["lat", "accuracy"], allow_hyphen_values = true)]
+    pub lon: Option<f64>,
+    /// Accuracy of the fix in metres.
+    #[arg(long, requires_all = ["lat", "lon"], allow_hyphen_values = true)]
+    pub accuracy: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhotoKind {
+    Goods,
+    Location,
+    LeaveSafe,
+}
+
+#[derive(Debug, Args)]
+pub struct PhotoArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The consignment barcode.
+    pub barcode: String,
+    /// The photo (JPEG or PNG).
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "goods")]
+    pub kind: PhotoKind,
+    #[command(flatten)]
+    pub gps: GpsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The consignment barcode.
+    pub barcode: String,
+    /// The signature image (PNG or JPEG).
+    #[arg(long, value_name = "FILE")]
+    pub image: PathBuf,
+    /// The name the consignee printed.
+    #[arg(long)]
+    pub name: String,
+    #[command(flatten)]
+    pub gps: GpsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OutboxArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopsArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The consignment barcode, exactly as on the label.
+    pub barcode: String,
+    /// Print a JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub sim: SimOptions,
+    /// Keep the demo's data in this folder (default: a temporary folder, removed afterwards).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}

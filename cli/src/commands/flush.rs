@@ -1,0 +1,81 @@
+//! Flushing the outbox from the CLI, with a progress bar on a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use upn_core::listener::{DriverListener, UploadProgress};
+use upn_core::sync::outbox::FlushEnd;
+use upn_core::Driver;
+
+use crate::{exit, CliError};
+
+/// Draws one line on stderr: `[#######.....]  58%  a1b2c3d4 UPN0421000001  93/160 KB`.
+struct ProgressBar;
+
+impl DriverListener for ProgressBar {
+    fn upload_progress(&self, p: &UploadProgress) {
+        let fraction = if p.total == 0 {
+            1.0
+        } else {
+            p.sent as f64 / p.total as f64
+        };
+        let filled = (fraction * 24.0).round() as usize;
+        let mut err = std::io::stderr();
+        let _ = write!(
+            err,
+            "\r[{}{}] {:>3.0}%  {} {}  {}/{} KB ",
+            "#".repeat(filled),
+            ".".repeat(24 - filled.min(24)),
+            fraction * 100.0,
+            &p.capture_id[..p.capture_id.len().min(8)],
+            p.barcode,
+            p.sent / 1024,
+            p.total.div_ceil(1024),
+        );
+        if p.sent >= p.total {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
+    }
+}
+
+/// Sends what is due now. Exit code 3 when work remains queued for later.
+pub fn flush_with_progress(driver: &Driver) -> Result<u8, CliError> {
+    let _bar = if std::io::stderr().is_terminal() {
+        Some(driver.subscribe(Arc::new(ProgressBar))?)
+    } else {
+        None
+    };
+    let report = driver.flush_now()?;
+    println!(
+        "outbox: {} sent, {} to retry, {} need attention{}",
+        report.sent,
+        report.retrying,
+        report.needs_attention,
+        if report.ended == FlushEnd::Offline {
+            " (UPN unreachable)"
+        } else {
+            ""
+        }
+    );
+    report_pending(driver)
+}
+
+/// Prints what still waits; exit code 3 if anything is queued for UPN.
+pub fn report_pending(driver: &Driver) -> Result<u8, CliError> {
+    let stats = driver.outbox_stats()?;
+    if stats.needs_attention > 0 {
+        println!(
+            "{} capture(s) need attention: see `upn-driver outbox`",
+            stats.needs_attention
+        );
+    }
+    if stats.waiting > 0 {
+        println!("{} photo(s) wait for a signature", stats.waiting);
+    }
+    if stats.queued + stats.sending > 0 {
+        println!("{} capture(s) queued for UPN", stats.queued + stats.sending);
+        return Ok(exit::QUEUED_OR_UNREACHABLE);
+    }
+    Ok(exit::OK)
+}

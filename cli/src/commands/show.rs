@@ -1,0 +1,16 @@
+//! `upn-driver show BARCODE`: one consignment in full.
+
+use crate::args::ShowArgs;
+use crate::render;
+use crate::{exit, CliError};
+
+pub fn run(args: ShowArgs) -> Result<u8, CliError> {
+    let driver = super::open_driver(&args.driver)?;
+    let detail = driver.consignment(&args.barcode)?;
+    if args.json {
+        super::print_json(&render::DetailJson::from(&detail))?;
+    } else {
+        print!("{}", render::detail_text(&detail));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,55 @@
+//! `upn-driver sync`: import the depot's consignments, pull tracking, and flush the outbox.
+//! Each step runs even when an earlier one failed; the exit code is the worst outcome.
+
+use crate::args::SyncArgs;
+use crate::{exit, CliError};
+
+pub fn run(args: SyncArgs) -> Result<u8, CliError> {
+    let driver = super::open_driver(&args.driver)?;
+    if args.offline {
+        return super::flush::report_pending(&driver);
+    }
+    let mut worst: Option<CliError> = None;
+    let mut keep_worst = |e: CliError| {
+        eprintln!("upn-driver: {}", e.message);
+        if worst.as_ref().is_none_or(|w| rank(e.code) > rank(w.code)) {
+            worst = Some(e);
+        }
+    };
+
+    match driver.import_now() {
+        Ok(report) => {
+            let c = report.counts;
+            println!(
+                "imported: {} new, {} updated, {} unchanged, {} cancelled",
+                c.added, c.updated, c.unchanged, c.cancelled
+            );
+        }
+        Err(e) => keep_worst(e.into()),
+    }
+
+    match super::flush::flush_with_progress(&driver) {
+        Ok(exit::OK) => {}
+        Ok(code) => keep_worst(CliError {
+            code,
+            message: "some captures are still waiting to reach UPN (see `upn-driver outbox`)"
+                .into(),
+        }),
+        Err(e) => keep_worst(e),
+    }
+    match worst {
+        None => Ok(exit::OK),
+        // Already printed; only the exit code is left to give.
+        Some(e) => Ok(e.code),
+    }
+}
+
+/// Which exit code wins when steps fail differently: a hard failure over bad input over "queued".
+fn rank(code: u8) -> u8 {
+    match code {
+        exit::FAILED => 3,
+        exit::BAD_INPUT => 2,
+        exit::QUEUED_OR_UNREACHABLE => 1,
+        _ => 0,
+    }
+}

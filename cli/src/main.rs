@@ -1,0 +1,99 @@
+//! `upn-driver`: the driver CLI. Runs the UPN simulator, the driver commands against UPN (or the
+//! simulator), and the `demo` of a whole delivery day.
+//!
+//! Exit codes: 0 done; 2 bad input or usage; 3 work remains queued or UPN unreachable; 1 anything else.
+
+mod args;
+mod commands;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// Exit codes, as documented in `--help`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const QUEUED_OR_UNREACHABLE: u8 = 3;
+}
+
+/// An error with the exit code it deserves. Messages never contain the API key.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::BAD_INPUT,
+            message: message.into(),
+        }
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::FAILED,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<upn_core::Error> for CliError {
+    fn from(e: upn_core::Error) -> Self {
+        use upn_core::Error;
+        let code = match &e {
+            Error::InvalidInput { .. }
+            | Error::NotFound { .. }
+            | Error::Cancelled { .. }
+            | Error::AlreadyDelivered { .. }
+            | Error::AlreadySigned { .. } => exit::BAD_INPUT,
+            Error::Upn(u) if u.is_recoverable() => exit::QUEUED_OR_UNREACHABLE,
+            _ => exit::FAILED,
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Sim(a) => commands::sim::run(a),
+        Command::Sync(a) => commands::sync::run(a),
+        Command::Stops(a) => commands::stops::run(a),
+        Command::Show(a) => commands::show::run(a),
+        Command::Demo(a) => commands::demo::run(a),
+        Command::Photo(a) => commands::capture::photo(a),
+        Command::Sign(a) => commands::capture::sign(a),
+        Command::Outbox(a) => commands::outbox::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("upn-driver: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UPN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,362 @@
+//! How the CLI shows things: JSON shapes for scripts and plain-text tables for people.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+use upn_core::domain::outbox::OutboxItem;
+use upn_core::domain::{Stop, Window};
+use upn_core::store::captures::{Capture, OutboxStats};
+use upn_core::ConsignmentDetail;
+
+fn window_text(w: &Option<Window>) -> Option<String> {
+    w.map(|w| format!("{}-{}", w.from.format("%H:%M"), w.to.format("%H:%M")))
+}
+
+/// One stop as `stops --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct StopJson {
+    pub position: u32,
+    pub barcode: String,
+    pub consignee: String,
+    pub address: String,
+    pub postcode: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// Number of pallets.
+    pub pallets: usize,
+    pub weight_kg: f64,
+    pub service: String,
+    pub window: Option<String>,
+    pub instructions: Option<String>,
+    pub status: String,
+    pub sync: &'static str,
+}
+
+impl From<&Stop> for StopJson {
+    fn from(s: &Stop) -> Self {
+        let c = &s.consignment;
+        Self {
+            position: s.position,
+            barcode: c.barcode.clone(),
+            consignee: c.consignee.name.clone(),
+            address: c.address.one_line(),
+            postcode: c.address.postcode.clone(),
+            lat: c.address.lat,
+            lon: c.address.lon,
+            pallets: c.pallets.len(),
+            weight_kg: c.weight_kg,
+            service: c.service.code().to_string(),
+            window: window_text(&c.window),
+            instructions: c.instructions.clone(),
+            status: s.status.code(),
+            sync: s.sync.code(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PalletJson {
+    pub barcode: String,
+    pub size: String,
+    pub weight_kg: f64,
+    pub status: String,
+}
+
+/// One consignment as `show --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct DetailJson {
+    pub barcode: String,
+    pub status: String,
+    pub sync: &'static str,
+    pub shipper: String,
+    pub consignee: String,
+    pub consignee_phone: Option<String>,
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub weight_kg: f64,
+    pub service: String,
+    pub window: Option<String>,
+    pub delivery_date: String,
+    pub instructions: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub pallets: Vec<PalletJson>,
+    /// Tracking timeline; filled once tracking sync exists on this device.
+    pub timeline: Vec<serde_json::Value>,
+    /// The captured POD; null until signed.
+    pub pod: Option<CaptureJson>,
+    pub images: Vec<CaptureJson>,
+}
+
+/// A POD or photo as `show --json` prints it: what was captured, and what UPN acknowledged.
+#[derive(Debug, Serialize)]
+pub struct CaptureJson {
+    pub id: String,
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub captured_at: String,
+    pub signed_by: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub accuracy_m: Option<f64>,
+    pub gps_stale: bool,
+    pub sha256: String,
+    pub bytes: u64,
+    pub upload_bytes: Option<u64>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+    pub upn_reference: Option<String>,
+    pub replaces: Option<String>,
+}
+
+impl From<&Capture> for CaptureJson {
+    fn from(c: &Capture) -> Self {
+        Self {
+            id: c.id.clone(),
+            kind: c.kind.code(),
+            state: c.state.code(),
+            captured_at: c.captured_at.to_rfc3339(),
+            signed_by: c.signed_by.clone(),
+            lat: c.fix.map(|f| f.fix.lat()),
+            lon: c.fix.map(|f| f.fix.lon()),
+            accuracy_m: c.fix.map(|f| f.fix.accuracy_m),
+            gps_stale: c.fix.is_some_and(|f| f.stale),
+            sha256: c.original.sha256.clone(),
+            bytes: c.original.bytes,
+            upload_bytes: c.upload.as_ref().map(|u| u.bytes),
+            attempts: c.attempts,
+            last_error: c.last_error.clone(),
+            sent_at: c.sent_at.map(|t| t.to_rfc3339()),
+            upn_reference: c.upn_reference.clone(),
+            replaces: c.replaces.clone(),
+        }
+    }
+}
+
+/// One outbox item as `outbox --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct OutboxJson {
+    pub id: String,
+    pub barcode: String,
+    /// `pod` or `image`.
+    pub kind: &'static str,
+    /// For images: goods, location or leave_safe.
+    pub image_kind: Option<&'static str>,
+    pub state: &'static str,
+    pub attempts: u32,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub captured_at: String,
+    pub bytes: u64,
+}
+
+impl From<&OutboxItem> for OutboxJson {
+    fn from(i: &OutboxItem) -> Self {
+        Self {
+            id: i.id.clone(),
+            barcode: i.barcode.clone(),
+            kind: i.kind.outbox_kind(),
+            image_kind: i.kind.is_photo().then(|| i.kind.code()),
+            state: i.state.code(),
+            attempts: i.attempts,
+            next_attempt_at: i.next_attempt_at.map(|t| t.to_rfc3339()),
+            last_error: i.last_error.clone(),
+            captured_at: i.captured_at.to_rfc3339(),
+            bytes: i.bytes,
+        }
+    }
+}
+
+/// The outbox for people: one line per item, then the totals.
+pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
+    let mut out = String::new();
+    if items.is_empty() {
+        out.push_str("The outbox is empty: everything captured has reached UPN.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  {}",
+            "BARCODE", "KIND", "PHOTO", "STATE", "BYTES", "TRY", "NEXT / LAST ERROR"
+        );
+        for i in items {
+            let next = match (&i.last_error, i.next_attempt_at) {
+                (Some(e), Some(at)) => format!("{} ({e})", at.format("%H:%M:%S")),
+                (Some(e), None) => e.clone(),
+                (None, Some(at)) => at.format("%H:%M:%S").to_string(),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  {}",
+                i.barcode,
+                i.kind.outbox_kind(),
+                if i.kind.is_photo() {
+                    i.kind.code()
+                } else {
+                    "-"
+                },
+                i.state.code(),
+                i.bytes,
+                i.attempts,
+                next
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "waiting {} · queued {} · sending {} · needs attention {} · sent {} · {} bytes pending{}",
+        stats.waiting,
+        stats.queued,
+        stats.sending,
+        stats.needs_attention,
+        stats.sent,
+        stats.bytes_pending,
+        stats
+            .last_success_at
+            .map(|t| format!(" · last sent {}", t.format("%H:%M:%S")))
+            .unwrap_or_default()
+    );
+    out
+}
+
+impl From<&ConsignmentDetail> for DetailJson {
+    fn from(d: &ConsignmentDetail) -> Self {
+        let c = &d.consignment;
+        Self {
+            barcode: c.barcode.clone(),
+            status: d.status.code(),
+            sync: d.sync.code(),
+            shipper: c.shipper.name.clone(),
+            consignee: c.consignee.name.clone(),
+            consignee_phone: c.consignee.phone.clone(),
+            address: c.address.one_line(),
+            lat: c.address.lat,
+            lon: c.address.lon,
+            weight_kg: c.weight_kg,
+            service: c.service.code().to_string(),
+            window: window_text(&c.window),
+            delivery_date: c.delivery_date.to_string(),
+            instructions: c.instructions.clone(),
+            cancelled_at: c.cancelled.as_ref().map(|x| x.at.to_rfc3339()),
+            cancel_reason: c.cancelled.as_ref().and_then(|x| x.reason.clone()),
+            pallets: d
+                .pallets
+                .iter()
+                .map(|(p, status)| PalletJson {
+                    barcode: p.barcode.clone(),
+                    size: p.size.clone(),
+                    weight_kg: p.weight_kg,
+                    status: status.code(),
+                })
+                .collect(),
+            timeline: Vec::new(),
+            pod: d.pod.as_ref().map(CaptureJson::from),
+            images: d.photos.iter().map(CaptureJson::from).collect(),
+        }
+    }
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut t: String = text.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The stop list as a table a driver can read on a terminal.
+pub fn stop_table(stops: &[Stop]) -> String {
+    let mut out = String::new();
+    if stops.is_empty() {
+        out.push_str("No stops. Run `upn-driver sync` to import the depot's consignments.\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:>3}  {:<14} {:<26} {:<9} {:>3} {:>6}  {:<9} {:<11} {:<17} {}",
+        "#", "BARCODE", "CONSIGNEE", "POSTCODE", "PLT", "KG", "SERVICE", "WINDOW", "STATUS", "SYNC"
+    );
+    for s in stops {
+        let c = &s.consignment;
+        let _ = writeln!(
+            out,
+            "{:>3}  {:<14} {:<26} {:<9} {:>3} {:>6.0}  {:<9} {:<11} {:<17} {}",
+            s.position,
+            c.barcode,
+            truncate(&c.consignee.name, 26),
+            c.address.postcode,
+            c.pallets.len(),
+            c.weight_kg,
+            c.service.label(),
+            window_text(&c.window).unwrap_or_else(|| "-".into()),
+            s.status.label(),
+            s.sync.code(),
+        );
+        if let Some(instructions) = &c.instructions {
+            let _ = writeln!(out, "     ↳ {instructions}");
+        }
+    }
+    let pallets: usize = stops.iter().map(|s| s.consignment.pallets.len()).sum();
+    let weight: f64 = stops.iter().map(|s| s.consignment.weight_kg).sum();
+    let _ = writeln!(
+        out,
+        "{} stops, {} pallets, {:.0} kg",
+        stops.len(),
+        pallets,
+        weight
+    );
+    out
+}
+
+/// One consignment for people.
+pub fn detail_text(d: &ConsignmentDetail) -> String {
+    let c = &d.consignment;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}  {}", c.barcode, d.status.label());
+    let _ = writeln!(out, "  consignee:    {}", c.consignee.name);
+    if let Some(phone) = &c.consignee.phone {
+        let _ = writeln!(out, "  phone:        {phone}");
+    }
+    let _ = writeln!(out, "  address:      {}", c.address.one_line());
+    let _ = writeln!(out, "  shipper:      {}", c.shipper.name);
+    let _ = writeln!(
+        out,
+        "  service:      {}{}",
+        c.service.label(),
+        window_text(&c.window)
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "  weight:       {:.0} kg", c.weight_kg);
+    if let Some(i) = &c.instructions {
+        let _ = writeln!(out, "  instructions: {i}");
+    }
+    if let Some(x) = &c.cancelled {
+        let _ = writeln!(
+            out,
+            "  cancelled:    {}{}",
+            x.at.format("%Y-%m-%d %H:%M"),
+            x.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "  sync:         {}", d.sync.code());
+    let _ = writeln!(out, "  pallets:");
+    for (p, status) in &d.pallets {
+        let _ = writeln!(
+            out,
+            "    {}  {:<7} {:>5.0} kg  {}",
+            p.barcode,
+            p.size,
+            p.weight_kg,
+            status.label()
+        );
+    }
+    out
+}

@@ -1,0 +1,233 @@
+//! The CLI as a person or script uses it: real processes, real HTTP to a simulator on loopback,
+//! a fresh data folder per test.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use upn_sim::{SimConfig, SimHandle, Simulator};
+
+const BIN: &str = env!("CARGO_BIN_EXE_upn-driver");
+
+fn sim(consignments: usize) -> SimHandle {
+    Simulator::start_background(
+        SimConfig {
+            seed: 5,
+            consignments,
+            ..SimConfig::default()
+        },
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .expect("simulator")
+}
+
+/// Runs `upn-driver ARGS --db DIR --endpoint E --depot D` with the key in the environment.
+fn driver(
+    sim_endpoint: &str,
+    depot: &str,
+    key: Option<&str>,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .args([
+            "--db",
+            &dir.to_string_lossy(),
+            "--endpoint",
+            sim_endpoint,
+            "--depot",
+            depot,
+        ])
+        .env_remove("UPN_API_KEY");
+    if let Some(key) = key {
+        cmd.env("UPN_API_KEY", key);
+    }
+    cmd.output().expect("run upn-driver")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn sync_then_stops_and_show_as_json() {
+    let sim = sim(8);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = sim.api_key();
+    let run = |args: &[&str]| driver(&sim.endpoint(), &sim.depot(), Some(&key), dir.path(), args);
+
+    let out = run(&["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("8 new"), "{}", stdout(&out));
+
+    let out = run(&["stops", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stops: Value = serde_json::from_str(&stdout(&out)).expect("stops JSON");
+    let stops = stops.as_array().expect("array");
+    assert_eq!(stops.len(), 8);
+    for stop in stops {
+        for field in [
+            "barcode",
+            "consignee",
+            "address",
+            "pallets",
+            "weight_kg",
+            "service",
+            "instructions",
+            "status",
+            "sync",
+        ] {
+            assert!(stop.get(field).is_some(), "stop lacks {field}: {stop}");
+        }
+        assert_eq!(stop["status"], "imported");
+        assert_eq!(stop["sync"], "none");
+    }
+    let mut expected: Vec<String> = sim.consignments().into_iter().map(|c| c.barcode).collect();
+    let mut got: Vec<String> = stops
+        .iter()
+        .map(|s| s["barcode"].as_str().unwrap_or_default().to_string())
+        .collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+
+    let first = stops[0]["barcode"].as_str().expect("barcode").to_string();
+    let out = run(&["show", &first, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let detail: Value = serde_json::from_str(&stdout(&out)).expect("show JSON");
+    assert_eq!(detail["barcode"], first.as_str());
+    assert_eq!(detail["pod"], Value::Null);
+    assert!(detail["timeline"].is_array() && detail["images"].is_array());
+    let pallets = detail["pallets"].as_array().expect("pallets");
+    assert_eq!(
+        pallets.len() as u64,
+        stops[0]["pallets"].as_u64().expect("count")
+    );
+    assert!(pallets
+        .iter()
+        .all(|p| p["barcode"].is_string() && p["status"] == "imported"));
+
+    // The human table names every stop.
+    let out = run(&["stops"]);
+    assert!(stdout(&out).contains(&first));
+}
+
+#[test]
+fn exit_codes_say_what_went_wrong() {
+    let sim = sim(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = sim.api_key();
+
+    let out = driver(&sim.endpoint(), &sim.depot(), None, dir.path(), &["sync"]);
+    assert_eq!(out.status.code(), Some(2), "missing key: {}", stderr(&out));
+    assert!(stderr(&out).contains("UPN_API_KEY"));
+
+    let out = driver(
+        &sim.endpoint(),
+        &sim.depot(),
+        Some("bad-key-xyz"),
+        dir.path(),
+        &["sync"],
+    );
+    assert_eq!(out.status.code(), Some(1), "bad key: {}", stderr(&out));
+    assert!(stderr(&out).contains("401"));
+    assert!(!stderr(&out).contains("bad-key-xyz"), "key leaked");
+
+    let out = driver(
+        &sim.endpoint(),
+        &sim.depot(),
+        Some(&key),
+        dir.path(),
+        &["show", "UPN0429999999"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unknown barcode: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("UPN0429999999"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let out = driver(
+        &format!("http://127.0.0.1:{port}"),
+        "042",
+        Some(&key),
+        dir.path(),
+        &["sync"],
+    );
+    assert_eq!(out.status.code(), Some(3), "unreachable: {}", stderr(&out));
+
+    let out = Command::new(BIN)
+        .args(["sim", "--faults", "pod:boom:0.5"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "bad faults: {}", stderr(&out));
+    assert!(stderr(&out).contains("boom"));
+
+    let out = Command::new(BIN).args(["stops"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "usage");
+}
+
+#[test]
+fn the_sim_command_prints_what_the_driver_commands_need() {
+    let mut child = Command::new(BIN)
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "9",
+            "--consignments",
+            "3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sim");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let word_after = |flag: &str| {
+        first
+            .split_whitespace()
+            .skip_while(|w| *w != flag)
+            .nth(1)
+            .map(str::to_string)
+    };
+    let endpoint = word_after("--endpoint").expect("endpoint on first line");
+    let depot = word_after("--depot").expect("depot on first line");
+    let key = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("UPN_API_KEY="))
+        .expect("key on first line")
+        .to_string();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = driver(&endpoint, &depot, Some(&key), dir.path(), &["sync"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.status.code(), Some(0), "{first} {}", stderr(&out));
+    assert!(stdout(&out).contains("3 new"));
+}
+
+#[test]
+fn the_demo_prints_a_stop_list() {
+    let out = Command::new(BIN)
+        .args(["demo", "--consignments", "5"])
+        .output()
+        .expect("demo");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Today's stops"), "{text}");
+    assert!(text.contains("5 stops"), "{text}");
+}

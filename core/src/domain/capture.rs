@@ -1,0 +1,174 @@
+//! Validation of what the driver captures at the door: the printed name, the capture time and the
+//! GPS fix. Pure: takes values and "now", returns the cleaned value or the reason for refusal.
+
+use chrono::{DateTime, Duration, Utc};
+use geo_types::Point;
+
+use crate::error::{Error, Result};
+
+/// A GPS fix as the phone reported it. `point` is (x = longitude, y = latitude), WGS 84.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpsFix {
+    pub point: Point<f64>,
+    /// Radius of 68 % confidence, metres.
+    pub accuracy_m: f64,
+    /// When the phone took the fix (may be earlier than the capture).
+    pub fix_at: DateTime<Utc>,
+}
+
+impl GpsFix {
+    pub fn new(lat: f64, lon: f64, accuracy_m: f64, fix_at: DateTime<Utc>) -> Self {
+        Self {
+            point: Point::new(lon, lat),
+            accuracy_m,
+            fix_at,
+        }
+    }
+    pub fn lat(&self) -> f64 {
+        self.point.y()
+    }
+    pub fn lon(&self) -> f64 {
+        self.point.x()
+    }
+}
+
+/// A fix older than this at capture is kept but flagged stale.
+pub const STALE_FIX_AFTER: Duration = Duration::minutes(30);
+/// Tolerated clock disagreement between the GPS fix, the capture and the device clock.
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+/// Longest printed name accepted.
+pub const MAX_NAME_CHARS: usize = 80;
+/// A phone's worst useful fix; anything coarser is not a location.
+pub const MAX_ACCURACY_M: f64 = 10_000.0;
+
+/// A fix that passed validation, with its staleness decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedFix {
+    pub fix: GpsFix,
+    pub stale: bool,
+}
+
+/// The printed name as it will be sent: trimmed, inner runs of whitespace collapsed.
+pub fn check_name(name: &str) -> Result<String> {
+    let cleaned = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if cleaned.is_empty() {
+        return Err(Error::invalid(
+            "signed_by",
+            "is empty; type the name the consignee printed",
+        ));
+    }
+    if cleaned.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::invalid(
+            "signed_by",
+            format!("is longer than {MAX_NAME_CHARS} characters; shorten it"),
+        ));
+    }
+    if cleaned.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "signed_by",
+            "contains control characters; type the name again",
+        ));
+    }
+    Ok(cleaned)
+}
+
+/// The capture time comes from the device clock; a time in the future is a bug in the caller.
+pub fn check_captured_at(captured_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    if captured_at > now + CLOCK_SKEW {
+        return Err(Error::invalid(
+            "captured_at",
+            "is in the future; pass the time the capture was made",
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_fix(fix: GpsFix, captured_at: DateTime<Utc>) -> Result<CheckedFix> {
+    let (lat, lon, acc) = (fix.lat(), fix.lon(), fix.accuracy_m);
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(Error::invalid(
+            "gps.lat",
+            "must be a number between -90 and 90",
+        ));
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(Error::invalid(
+            "gps.lon",
+            "must be a number between -180 and 180",
+        ));
+    }
+    if !acc.is_finite() || !(0.0..=MAX_ACCURACY_M).contains(&acc) {
+        return Err(Error::invalid(
+            "gps.accuracy_m",
+            format!("must be between 0 and {MAX_ACCURACY_M} metres"),
+        ));
+    }
+    if fix.fix_at > captured_at + CLOCK_SKEW {
+        return Err(Error::invalid(
+            "gps.fix_at",
+            "is after the capture; pass the time the phone took the fix",
+        ));
+    }
+    Ok(CheckedFix {
+        fix,
+        stale: captured_at - fix.fix_at > STALE_FIX_AFTER,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
+    }
+
+    fn refused_field(r: Result<impl std::fmt::Debug>) -> &'static str {
+        match r {
+            Err(Error::InvalidInput { field, .. }) => field,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_are_cleaned_or_refused() {
+        assert_eq!(check_name("  Jo   Patel ").unwrap(), "Jo Patel");
+        assert_eq!(refused_field(check_name("   ")), "signed_by");
+        assert_eq!(refused_field(check_name(&"x".repeat(81))), "signed_by");
+        assert_eq!(refused_field(check_name("Jo\u{7}Patel")), "signed_by");
+        assert!(check_name(&"é".repeat(80)).is_ok());
+    }
+
+    #[test]
+    fn fixes_are_validated_and_staleness_flagged() {
+        let ok = GpsFix::new(52.48, -1.89, 8.0, now() - Duration::minutes(2));
+        assert!(!check_fix(ok, now()).unwrap().stale);
+        let old = GpsFix::new(52.48, -1.89, 8.0, now() - Duration::minutes(31));
+        assert!(check_fix(old, now()).unwrap().stale);
+        for (fix, field) in [
+            (GpsFix::new(f64::NAN, 0.0, 5.0, now()), "gps.lat"),
+            (GpsFix::new(91.0, 0.0, 5.0, now()), "gps.lat"),
+            (GpsFix::new(0.0, 180.5, 5.0, now()), "gps.lon"),
+            (GpsFix::new(0.0, f64::INFINITY, 5.0, now()), "gps.lon"),
+            (GpsFix::new(0.0, 0.0, -1.0, now()), "gps.accuracy_m"),
+            (GpsFix::new(0.0, 0.0, f64::NAN, now()), "gps.accuracy_m"),
+            (
+                GpsFix::new(0.0, 0.0, 5.0, now() + Duration::minutes(10)),
+                "gps.fix_at",
+            ),
+        ] {
+            assert_eq!(refused_field(check_fix(fix, now())), field);
+        }
+    }
+
+    #[test]
+    fn capture_times_in_the_future_are_refused() {
+        assert!(check_captured_at(now(), now()).is_ok());
+        assert!(check_captured_at(now() + Duration::minutes(4), now()).is_ok());
+        assert_eq!(
+            refused_field(check_captured_at(now() + Duration::hours(1), now())),
+            "captured_at"
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! [`Driver`]: the core as one object, as the CLI and the FFI layer use it. It owns the tokio
+//! runtime, the store and the UPN client, and runs the background work (see [`engine`]).
+//! Its methods are blocking and safe to call from any thread that is not itself running inside
+//! a tokio runtime; the work they start runs on the core's own runtime.
+//!
+//! One file per feature: `mod.rs` (open, import, stop list), `tracking.rs`, `outbox.rs`.
+
+mod engine;
+mod outbox;
+mod tracking;
+
+pub use outbox::{DrainReport, Signed};
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::clock::{Clock, SystemClock};
+use crate::domain::outbox::badge;
+use crate::domain::{order_stops, Consignment, Status, Stop, SyncBadge};
+use crate::error::{Error, Result};
+use crate::listener::Listeners;
+use crate::media::MediaLimits;
+use crate::store::blobs::Blobs;
+use crate::store::captures::Capture;
+use crate::store::{Store, DB_FILE_NAME};
+use crate::sync::import::{self, lock, validate_barcode, ImportReport};
+use crate::upn::http::HttpUpn;
+use crate::upn::UpnConfig;
+
+/// How often the background work runs while online.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Intervals {
+    /// Consignment import.
+    pub import: Duration,
+    /// Tracking pull (UPN's cycle is 10 minutes).
+    pub tracking: Duration,
+    /// No successful tracking pull for this long while online: the timeline is stale.
+    pub tracking_stale_after: Duration,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Self {
+            import: Duration::from_secs(5 * 60),
+            tracking: Duration::from_secs(10 * 60),
+            tracking_stale_after: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The app's private data folder: the database and the capture files live here.
+    pub data_dir: PathBuf,
+    pub upn: UpnConfig,
+    pub intervals: Intervals,
+    /// Size limits for captures and the upload renditions (long side, JPEG quality).
+    pub media: MediaLimits,
+}
+
+impl DriverConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, upn: UpnConfig) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            upn,
+            intervals: Intervals::default(),
+            media: MediaLimits::default(),
+        }
+    }
+}
+
+/// Everything the app shows about one consignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsignmentDetail {
+    pub consignment: Consignment,
+    pub status: Status,
+    /// Each pallet with its own status (a pallet-level stage, or its consignment's).
+    pub pallets: Vec<(crate::domain::Pallet, Status)>,
+    pub sync: SyncBadge,
+    /// The live POD (not replaced or discarded), if signed.
+    pub pod: Option<Capture>,
+    /// Delivery photos, in capture order (discarded ones left out).
+    pub photos: Vec<Capture>,
+}
+
+/// State shared between the blocking API and the background tasks.
+pub(crate) struct Shared {
+    pub store: Mutex<Store>,
+    pub blobs: Blobs,
+    pub listeners: Arc<Listeners>,
+    pub api: HttpUpn,
+    pub clock: Arc<dyn Clock>,
+    pub config: DriverConfig,
+    /// What the app last said about connectivity. Background work runs only while `true`.
+    pub online: watch::Sender<bool>,
+    /// Wakes the background loops at once (going online, new captures, `sync_now`).
+    pub wake: Notify,
+    /// Single-flight guards: never two imports or two tracking pulls at once.
+    pub import_gate: tokio::sync::Mutex<()>,
+    pub tracking_gate: tokio::sync::Mutex<()>,
+    pub outbox_gate: tokio::sync::Mutex<()>,
+    /// Wakes the outbox task; keeps one permit, so a capture during a flush starts another.
+    pub outbox_wake: Notify,
+}
+
+impl Shared {
+    pub fn store(&self) -> Result<std::sync::MutexGuard<'_, Store>> {
+        lock(&self.store)
+    }
+
+    pub fn is_online(&self) -> bool {
+        *self.online.borrow()
+    }
+
+    /// The ordered stop list with each stop's sync badge.
+    pub fn stops(&self) -> Result<Vec<Stop>> {
+        let store = self.store()?;
+        let consignments = store.consignments()?;
+        let states = store.capture_states()?;
+        drop(store);
+        Ok(order_stops(consignments, |c| {
+            states
+                .get(&c.barcode)
+                .map(|items| badge(items))
+                .unwrap_or(SyncBadge::None)
+        }))
+    }
+
+    pub fn badge_of(&self, barcode: &str) -> Result<SyncBadge> {
+        let states = self.store()?.capture_states()?;
+        Ok(states
+            .get(barcode)
+            .map(|items| badge(items))
+            .unwrap_or(SyncBadge::None))
+    }
+
+    /// One import, single-flight.
+    pub async fn import(&self) -> Result<ImportReport> {
+        let _gate = self.import_gate.lock().await;
+        let clock = self.clock.clone();
+        import::import_consignments(&self.api, &self.store, move || clock.now()).await
+    }
+}
+
+pub struct Driver {
+    runtime: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("upn", self.shared.api.config())
+            .finish()
+    }
+}
+
+impl Driver {
+    /// Opens the core on `config.data_dir`. It starts offline: call [`Driver::set_online`]
+    /// when the device has connectivity, and background work starts at once.
+    pub fn open(config: DriverConfig) -> Result<Self> {
+        Self::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    pub fn open_with_clock(config: DriverConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        if config.upn.depot.trim().is_empty() {
+            return Err(Error::invalid(
+                "depot",
+                "is empty; give the depot code UPN issued",
+            ));
+        }
+        if config.upn.api_key.expose().is_empty() {
+            return Err(Error::invalid(
+                "api key",
+                "is empty; set the depot's UPN API key",
+            ));
+        }
+        let api = HttpUpn::new(config.upn.clone())?;
+        let store = Store::open(&config.data_dir.join(DB_FILE_NAME))?;
+        let blobs = Blobs::open(&config.data_dir)?;
+        // Files of captures whose row never committed (a crash mid-capture) go now.
+        blobs.sweep(&store.referenced_blobs()?)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("upn-core")
+            .enable_all()
+            .build()
+            .map_err(Error::io("starting the core's runtime"))?;
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            blobs,
+            listeners: Arc::new(Listeners::default()),
+            api,
+            clock,
+            config,
+            online: watch::Sender::new(false),
+            wake: Notify::new(),
+            import_gate: tokio::sync::Mutex::new(()),
+            tracking_gate: tokio::sync::Mutex::new(()),
+            outbox_gate: tokio::sync::Mutex::new(()),
+            outbox_wake: Notify::new(),
+        });
+        let driver = Self { runtime, shared };
+        driver.resume()?;
+        engine::spawn(&driver.runtime, driver.shared.clone());
+        Ok(driver)
+    }
+
+    /// Work left unfinished by a previous run (a crash, a kill) is picked up before anything else.
+    fn resume(&self) -> Result<()> {
+        tracking::resume(&self.shared)
+    }
+
+    /// The app reports connectivity. Going online starts the background work at once.
+    pub fn set_online(&self, online: bool) {
+        self.shared.online.send_replace(online);
+        if online {
+            self.shared.wake.notify_waiters();
+            self.shared.outbox_wake.notify_one();
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.shared.is_online()
+    }
+
+    /// Imports the depot's consignments now.
+    pub fn import_now(&self) -> Result<ImportReport> {
+        self.runtime.block_on(self.shared.import())
+    }
+
+    /// The ordered stop list.
+    pub fn stops(&self) -> Result<Vec<Stop>> {
+        self.shared.stops()
+    }
+
+    /// One consignment with its pallets' statuses.
+    pub fn consignment(&self, barcode: &str) -> Result<ConsignmentDetail> {
+        let barcode = validate_barcode(barcode)?;
+        let consignment =
+            self.shared
+                .store()?
+                .consignment(barcode)?
+                .ok_or_else(|| Error::NotFound {
+                    barcode: barcode.to_string(),
+                })?;
+        let cancelled = consignment.cancelled.is_some();
+        let captures = self.shared.store()?.captures_of(barcode)?;
+        let pod = captures
+            .iter()
+            .find(|c| !c.kind.is_photo() && c.state.is_live())
+            .cloned();
+        let photos = captures
+            .into_iter()
+            .filter(|c| c.kind.is_photo() && c.state.is_live())
+            .collect();
+        Ok(ConsignmentDetail {
+            pod,
+            photos,
+            status: consignment.status(),
+            pallets: consignment
+                .pallets
+                .iter()
+                .map(|p| (p.clone(), p.status(cancelled)))
+                .collect(),
+            sync: self.shared.badge_of(barcode)?,
+            consignment,
+        })
+    }
+
+    /// Stops the background work, waiting at most `timeout` for in-flight requests. Whatever
+    /// was cut short is left consistent in the store and resumes on the next open.
+    pub fn shutdown(self, timeout: Duration) {
+        self.runtime.shutdown_timeout(timeout);
+    }
+}

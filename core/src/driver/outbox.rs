@@ -1,0 +1,375 @@
+//! Capture at the door and the outbox, as the driver sees them: `add_photo`, `sign`, the
+//! outbox listing and stats, explicit retry/discard, `flush_now`, `drain`, and listeners.
+//!
+//! A capture is durable before its call returns: the original bytes are written and fsynced
+//! (file, rename, directory), then the row is committed with `synchronous=FULL`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Driver, Shared};
+use crate::domain::capture::{check_captured_at, check_fix, check_name, GpsFix};
+use crate::domain::outbox::{
+    initial_photo_state, resign, CaptureKind, ItemState, OutboxItem, ResignDecision,
+};
+use crate::domain::Stage;
+use crate::error::{Error, Result};
+use crate::failpoint;
+use crate::listener::{DriverListener, Subscription, UploadProgress};
+use crate::media;
+use crate::store::captures::{Capture, NewCapture, OutboxStats};
+use crate::store::keys;
+use crate::sync::import::validate_barcode;
+use crate::sync::outbox::{Flush, FlushEnd, FlushObserver, FlushReport};
+
+/// What `sign` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signed {
+    pub item: OutboxItem,
+    /// The unsent POD this signature replaced, if any.
+    pub replaced: Option<String>,
+    /// The GPS fix was older than 30 minutes at capture (kept, flagged).
+    pub stale_gps: bool,
+}
+
+/// What `drain` managed before its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DrainReport {
+    pub flush: FlushReport,
+    /// Items still waiting to reach UPN (including those waiting for attention).
+    pub pending: u32,
+}
+
+/// Turns flush events into listener calls.
+struct Notifier(Arc<Shared>);
+
+impl FlushObserver for Notifier {
+    fn capture_changed(&self, id: &str) {
+        self.0.notify_capture(id);
+    }
+
+    fn progress(&self, capture: &Capture, sent: u64, total: u64) {
+        let progress = UploadProgress {
+            capture_id: capture.id.clone(),
+            barcode: capture.barcode.clone(),
+            sent,
+            total,
+        };
+        self.0.listeners.each(|l| l.upload_progress(&progress));
+    }
+}
+
+impl Shared {
+    /// Tells listeners that a capture (and so its stop) changed.
+    pub(crate) fn notify_capture(&self, id: &str) {
+        if self.listeners.is_empty() {
+            return;
+        }
+        let capture = match self.store().and_then(|s| s.capture(id)) {
+            Ok(Some(c)) => c,
+            _ => return,
+        };
+        let item = OutboxItem::from(&capture);
+        self.listeners.each(|l| l.outbox_item_changed(&item));
+        self.notify_stop(&capture.barcode);
+    }
+
+    pub(crate) fn notify_stop(&self, barcode: &str) {
+        if self.listeners.is_empty() {
+            return;
+        }
+        if let Ok(stops) = self.stops() {
+            if let Some(stop) = stops.iter().find(|s| s.consignment.barcode == barcode) {
+                self.listeners.each(|l| l.stop_changed(stop));
+            }
+        }
+    }
+
+    /// One flush pass, single-flight. `deadline` bounds it; the pass stops cleanly there.
+    pub(crate) async fn flush(
+        self: &Arc<Self>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<FlushReport> {
+        let _gate = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, self.outbox_gate.lock()).await {
+                Ok(gate) => gate,
+                Err(_) => {
+                    return Ok(FlushReport {
+                        sent: 0,
+                        retrying: 0,
+                        needs_attention: 0,
+                        ended: FlushEnd::Deadline,
+                    })
+                }
+            },
+            None => self.outbox_gate.lock().await,
+        };
+        let flush = Flush {
+            api: &self.api,
+            store: &self.store,
+            blobs: &self.blobs,
+            clock: self.clock.as_ref(),
+            media: self.config.media,
+            observer: Arc::new(Notifier(self.clone())),
+        };
+        match deadline {
+            // A hard stop: cancelling at any await leaves rows `sending`, requeued next pass.
+            Some(d) => Ok(tokio::time::timeout_at(d, flush.run(Some(d)))
+                .await
+                .unwrap_or(Ok(FlushReport {
+                    sent: 0,
+                    retrying: 0,
+                    needs_attention: 0,
+                    ended: FlushEnd::Deadline,
+                }))?),
+            None => flush.run(None).await,
+        }
+    }
+}
+
+impl Driver {
+    /// Records a delivery photo. Any number, before or after the signature; photos taken before
+    /// the signature wait for it. Durable when this returns.
+    pub fn add_photo(
+        &self,
+        barcode: &str,
+        bytes: &[u8],
+        kind: CaptureKind,
+        captured_at: DateTime<Utc>,
+        gps: Option<GpsFix>,
+    ) -> Result<OutboxItem> {
+        if !kind.is_photo() {
+            return Err(Error::invalid(
+                "kind",
+                "must be goods, location or leave_safe for a photo",
+            ));
+        }
+        let s = &self.shared;
+        let barcode = validate_barcode(barcode)?;
+        let now = s.clock.now();
+        check_captured_at(captured_at, now)?;
+        let fix = gps.map(|g| check_fix(g, captured_at)).transpose()?;
+        let pod = {
+            let store = s.store()?;
+            let consignment = open_consignment(&store, barcode)?;
+            let pod = store.live_pod(barcode)?;
+            if pod.is_none() && consignment.stage == Some(Stage::Delivered) {
+                return Err(Error::AlreadyDelivered {
+                    barcode: barcode.to_string(),
+                });
+            }
+            pod
+        };
+        media::inspect_photo(bytes, &s.config.media)
+            .map_err(|e| Error::invalid("photo", e.to_string()))?;
+        let pod_sent = pod.is_some_and(|p| p.state == ItemState::Sent);
+        let capture = self.record(
+            NewCapture {
+                id: new_capture_id(),
+                barcode: barcode.to_string(),
+                kind,
+                captured_at,
+                clock_offset_ms: self.clock_offset_ms(),
+                signed_by: None,
+                fix,
+                original: Default::default(),
+                state: initial_photo_state(pod_sent),
+                replaces: None,
+            },
+            bytes,
+        )?;
+        Ok(OutboxItem::from(&capture))
+    }
+
+    /// Records the consignee's signature, printed name, time and place: the ePOD. One per
+    /// consignment; a second is refused unless the first never left the device, in which case
+    /// it replaces the first (and the replaced one is kept, marked replaced).
+    pub fn sign(
+        &self,
+        barcode: &str,
+        signature: &[u8],
+        signed_by: &str,
+        captured_at: DateTime<Utc>,
+        gps: Option<GpsFix>,
+    ) -> Result<Signed> {
+        let s = &self.shared;
+        let barcode = validate_barcode(barcode)?;
+        let signed_by = check_name(signed_by)?;
+        let now = s.clock.now();
+        check_captured_at(captured_at, now)?;
+        let fix = gps.map(|g| check_fix(g, captured_at)).transpose()?;
+        let replaces = {
+            let store = s.store()?;
+            let consignment = open_consignment(&store, barcode)?;
+            let pod = store.live_pod(barcode)?;
+            match resign(pod.as_ref().map(|p| (p.state, p.attempts))) {
+                ResignDecision::Refuse => {
+                    return Err(Error::AlreadySigned {
+                        barcode: barcode.to_string(),
+                    });
+                }
+                ResignDecision::Replace => pod.map(|p| p.id),
+                ResignDecision::Capture => {
+                    if consignment.stage == Some(Stage::Delivered) {
+                        return Err(Error::AlreadyDelivered {
+                            barcode: barcode.to_string(),
+                        });
+                    }
+                    None
+                }
+            }
+        };
+        media::inspect_signature(signature, &s.config.media)
+            .map_err(|e| Error::invalid("signature", e.to_string()))?;
+        let capture = self.record(
+            NewCapture {
+                id: new_capture_id(),
+                barcode: barcode.to_string(),
+                kind: CaptureKind::Pod,
+                captured_at,
+                clock_offset_ms: self.clock_offset_ms(),
+                signed_by: Some(signed_by),
+                fix,
+                original: Default::default(),
+                state: ItemState::Queued,
+                replaces: replaces.clone(),
+            },
+            signature,
+        )?;
+        if let Some(old) = &replaces {
+            tracing::info!(barcode, replaced = %old, "unsent signature replaced");
+            s.notify_capture(old);
+        }
+        Ok(Signed {
+            item: OutboxItem::from(&capture),
+            replaced: replaces,
+            stale_gps: fix.is_some_and(|f| f.stale),
+        })
+    }
+
+    /// Writes the original durably, then commits the row; wakes the outbox.
+    fn record(&self, mut new: NewCapture, bytes: &[u8]) -> Result<Capture> {
+        let s = &self.shared;
+        new.original = s.blobs.write(&format!("{}.orig", new.id), bytes)?;
+        let inserted = s.store()?.insert_capture(&new);
+        if let Err(e) = inserted {
+            s.blobs.remove(&new.original.name);
+            return Err(e);
+        }
+        failpoint::hit("capture.after_commit");
+        let capture = s.store()?.capture(&new.id)?.ok_or_else(|| Error::Storage {
+            reason: "a capture vanished right after it was recorded".into(),
+            disk_full: false,
+        })?;
+        s.notify_capture(&capture.id);
+        s.outbox_wake.notify_one();
+        Ok(capture)
+    }
+
+    fn clock_offset_ms(&self) -> Option<i64> {
+        self.shared
+            .store()
+            .ok()?
+            .sync_state(keys::CLOCK_OFFSET_MS)
+            .ok()
+            .flatten()?
+            .parse()
+            .ok()
+    }
+
+    /// Everything not yet acknowledged by UPN, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
+        Ok(self
+            .shared
+            .store()?
+            .pending_captures()?
+            .iter()
+            .map(OutboxItem::from)
+            .collect())
+    }
+
+    pub fn outbox_stats(&self) -> Result<OutboxStats> {
+        self.shared.store()?.outbox_stats()
+    }
+
+    /// Every capture of a consignment (sent ones included), in capture order.
+    pub fn captures(&self, barcode: &str) -> Result<Vec<Capture>> {
+        let barcode = validate_barcode(barcode)?;
+        self.shared.store()?.captures_of(barcode)
+    }
+
+    /// Sends an item that needs attention again (or a queued one now).
+    pub fn retry(&self, capture_id: &str) -> Result<OutboxItem> {
+        let capture = self.shared.store()?.retry_capture(capture_id)?;
+        self.shared.notify_capture(capture_id);
+        self.shared.outbox_wake.notify_one();
+        Ok(OutboxItem::from(&capture))
+    }
+
+    /// Gives up on an unsent item; its files are removed.
+    pub fn discard(&self, capture_id: &str) -> Result<OutboxItem> {
+        let capture = self.shared.store()?.discard_capture(capture_id)?;
+        self.shared.blobs.remove(&capture.original.name);
+        if let Some(upload) = &capture.upload {
+            self.shared.blobs.remove(&upload.name);
+        }
+        self.shared.notify_capture(capture_id);
+        Ok(OutboxItem::from(&capture))
+    }
+
+    /// One flush pass now, whatever the connectivity flag says.
+    pub fn flush_now(&self) -> Result<FlushReport> {
+        let shared = self.shared.clone();
+        self.runtime
+            .block_on(async move { shared.flush(None).await })
+    }
+
+    /// Does as much outbox work as fits in `budget` (a background task's window) and stops
+    /// cleanly: whatever was cut short is left consistent and resumes later.
+    pub fn drain(&self, budget: Duration) -> Result<DrainReport> {
+        let shared = self.shared.clone();
+        let deadline = tokio::time::Instant::now() + budget;
+        let flush = self
+            .runtime
+            .block_on(async move { shared.flush(Some(deadline)).await })?;
+        let pending = self.shared.store()?.pending_captures()?.len();
+        Ok(DrainReport {
+            flush,
+            pending: u32::try_from(pending).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Registers a listener; it first hears the current state of every stop and outbox item.
+    /// Dropping the returned subscription unregisters it.
+    pub fn subscribe(&self, listener: Arc<dyn DriverListener>) -> Result<Subscription> {
+        for stop in self.stops()? {
+            listener.stop_changed(&stop);
+        }
+        for item in self.outbox()? {
+            listener.outbox_item_changed(&item);
+        }
+        Ok(self.shared.listeners.subscribe(listener))
+    }
+}
+
+fn open_consignment(
+    store: &crate::store::Store,
+    barcode: &str,
+) -> Result<crate::domain::Consignment> {
+    let consignment = store.consignment(barcode)?.ok_or_else(|| Error::NotFound {
+        barcode: barcode.to_string(),
+    })?;
+    if consignment.cancelled.is_some() {
+        return Err(Error::Cancelled {
+            barcode: barcode.to_string(),
+        });
+    }
+    Ok(consignment)
+}
+
+/// A fresh capture id: also the idempotency key UPN sees, so it must never repeat.
+fn new_capture_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -1,0 +1,359 @@
+//! Pixel decoding (jpeg-decoder, png), the in-memory [`Plane`], resizing (fast_image_resize) and
+//! EXIF orientation. Every decoder call runs after the header checks, so what it may allocate is
+//! bounded by `MediaLimits::max_pixels`.
+
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use fast_image_resize as fir;
+
+use super::{ImageInfo, MediaError, MediaLimits};
+
+/// 8-bit pixels, row-major, `channels` = 1 (grey) or 3 (RGB); alpha is already composited on white.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Plane {
+    pub width: u32,
+    pub height: u32,
+    pub channels: usize,
+    pub data: Vec<u8>,
+}
+
+impl Plane {
+    fn new(width: u32, height: u32, channels: usize, data: Vec<u8>) -> Result<Self, MediaError> {
+        if data.len() != width as usize * height as usize * channels {
+            return Err(MediaError::undecodable(
+                "the decoder returned fewer pixels than the header promised",
+            ));
+        }
+        Ok(Plane {
+            width,
+            height,
+            channels,
+            data,
+        })
+    }
+
+    /// Greyscale (BT.601 luma, integer weights summing to 256).
+    pub fn into_luma(self) -> Plane {
+        if self.channels == 1 {
+            return self;
+        }
+        let data = self
+            .data
+            .chunks_exact(3)
+            .map(|p| {
+                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8)
+                    as u8
+            })
+            .collect();
+        Plane {
+            channels: 1,
+            data,
+            ..self
+        }
+    }
+}
+
+/// Runs a decoding step, turning a panic inside a third-party decoder into `Undecodable`.
+/// (Defence in depth: the decoders used are fuzzed, and nothing here should panic.)
+pub(super) fn guarded<T>(f: impl FnOnce() -> Result<T, MediaError>) -> Result<T, MediaError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(MediaError::undecodable(
+            "the decoder failed on malformed image data",
+        ))
+    })
+}
+
+fn alloc_failed() -> MediaError {
+    MediaError::undecodable("not enough memory to decode the image")
+}
+
+fn reserve(len: usize) -> Result<Vec<u8>, MediaError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| alloc_failed())?;
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------------------------------
+// JPEG
+
+fn jpeg_error(e: jpeg_decoder::Error) -> MediaError {
+    use jpeg_decoder::Error as E;
+    match e {
+        // jpeg-decoder reads with `read_exact`, and its bit reader reads ahead until it meets a
+        // marker, so a file cut anywhere (even just the final EOI marker) ends in UnexpectedEof
+        // rather than a silently grey-filled image.
+        E::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            MediaError::undecodable("the file is incomplete: it ends before the image data does")
+        }
+        E::Io(io) => MediaError::undecodable(format!("read error: {io}")),
+        E::Format(msg) => MediaError::undecodable(format!("corrupt JPEG data: {msg}")),
+        E::Unsupported(what) => {
+            MediaError::undecodable(format!("unsupported JPEG variant: {what:?}"))
+        }
+        other => MediaError::undecodable(format!("JPEG decoding failed: {other}")),
+    }
+}
+
+/// The IDCT scale, in eighths, that jpeg-decoder will produce for `k`: ceil(len * k / 8).
+fn scaled_len(len: u32, k: u32) -> u32 {
+    (len * k).div_ceil(8)
+}
+
+/// Decodes a JPEG whose header passed [`super::header::read`]. With `at_least = Some((w, h))` the
+/// decoder downscales in the DCT domain by the smallest factor (1/8, 1/4, 1/2 or 1) whose output
+/// still covers `w` x `h`, so a 12 MP photo wanted at 1600 px is decoded at 2000x1500 and never
+/// held at full resolution.
+pub(super) fn decode_jpeg(
+    bytes: &[u8],
+    header: &ImageInfo,
+    at_least: Option<(u32, u32)>,
+    limits: &MediaLimits,
+) -> Result<Plane, MediaError> {
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    let max_buffer = usize::try_from(limits.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX);
+    decoder.set_max_decoding_buffer_size(max_buffer);
+    decoder.read_info().map_err(jpeg_error)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| MediaError::undecodable("no frame header"))?;
+    if (u32::from(info.width), u32::from(info.height)) != (header.width, header.height) {
+        return Err(MediaError::undecodable("inconsistent frame headers"));
+    }
+    if info.coding_process == jpeg_decoder::CodingProcess::Lossless {
+        return Err(MediaError::undecodable(
+            "lossless JPEG is not supported; use a normal (baseline or progressive) JPEG",
+        ));
+    }
+    if let Some((want_w, want_h)) = at_least {
+        let k = [1, 2, 4]
+            .into_iter()
+            .find(|&k| {
+                scaled_len(header.width, k) >= want_w && scaled_len(header.height, k) >= want_h
+            })
+            .unwrap_or(8);
+        if k < 8 {
+            // Both values fit in u16: they are at most the u16 frame size.
+            let w = u16::try_from(scaled_len(header.width, k)).unwrap_or(u16::MAX);
+            let h = u16::try_from(scaled_len(header.height, k)).unwrap_or(u16::MAX);
+            decoder.scale(w, h).map_err(jpeg_error)?;
+        }
+    }
+    let pixels = decoder.decode().map_err(jpeg_error)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| MediaError::undecodable("no frame header"))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    use jpeg_decoder::PixelFormat as P;
+    match info.pixel_format {
+        P::L8 => Plane::new(width, height, 1, pixels),
+        P::RGB24 => Plane::new(width, height, 3, pixels),
+        P::CMYK32 => {
+            // jpeg-decoder has already undone Adobe's inversion: plain CMYK, 0 = no ink.
+            let rgb = pixels
+                .chunks_exact(4)
+                .flat_map(|p| {
+                    let k = 255 - u32::from(p[3]);
+                    let ch = |c: u8| ((255 - u32::from(c)) * k / 255) as u8;
+                    [ch(p[0]), ch(p[1]), ch(p[2])]
+                })
+                .collect();
+            Plane::new(width, height, 3, rgb)
+        }
+        P::L16 => Err(MediaError::undecodable(
+            "16-bit JPEG is not supported; use a normal 8-bit JPEG",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PNG
+
+fn png_error(e: png::DecodingError) -> MediaError {
+    use png::DecodingError as E;
+    match e {
+        E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            MediaError::undecodable("the file is incomplete: it ends before the image data does")
+        }
+        E::IoError(io) => MediaError::undecodable(format!("read error: {io}")),
+        E::Format(f) => MediaError::undecodable(format!("corrupt PNG data: {f}")),
+        E::LimitsExceeded => alloc_failed(),
+        other => MediaError::undecodable(format!("PNG decoding failed: {other}")),
+    }
+}
+
+fn png_reader<'a>(
+    bytes: &'a [u8],
+    header: &ImageInfo,
+) -> Result<png::Reader<Cursor<&'a [u8]>>, MediaError> {
+    // The default allocation limit (64 MiB) bounds what png allocates for itself (chunks, rows);
+    // whole frames are allocated here, after the pixel limit has passed.
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    decoder.set_ignore_text_chunk(true);
+    decoder.set_ignore_iccp_chunk(true);
+    let reader = decoder.read_info().map_err(png_error)?;
+    let info = reader.info();
+    if (info.width, info.height) != (header.width, header.height) {
+        return Err(MediaError::undecodable("inconsistent PNG headers"));
+    }
+    Ok(reader)
+}
+
+/// Decodes every row (one row buffer at a time) and reads to IEND: proves the PNG is complete.
+pub(super) fn validate_png(bytes: &[u8], header: &ImageInfo) -> Result<(), MediaError> {
+    let mut reader = png_reader(bytes, header)?;
+    while reader.next_interlaced_row().map_err(png_error)?.is_some() {}
+    reader.finish().map_err(png_error)
+}
+
+/// Decodes a PNG to grey or RGB, compositing any alpha on white. Non-interlaced images are
+/// converted row by row (no full-size RGBA copy); interlaced ones need the whole frame first.
+pub(super) fn decode_png(bytes: &[u8], header: &ImageInfo) -> Result<Plane, MediaError> {
+    let mut reader = png_reader(bytes, header)?;
+    let (color, _) = reader.output_color_type();
+    let in_channels = color.samples();
+    let out_channels = if in_channels <= 2 { 1 } else { 3 };
+    let (width, height) = (header.width, header.height);
+    let out_len = (width as usize)
+        .checked_mul(height as usize)
+        .and_then(|n| n.checked_mul(out_channels))
+        .ok_or_else(alloc_failed)?;
+    let mut out = reserve(out_len)?;
+    if reader.info().interlaced {
+        let size = reader.output_buffer_size().ok_or_else(alloc_failed)?;
+        let mut frame = reserve(size)?;
+        frame.resize(size, 0);
+        let info = reader.next_frame(&mut frame).map_err(png_error)?;
+        for row in frame.chunks_exact(info.line_size).take(height as usize) {
+            push_row(&mut out, row, in_channels, width);
+        }
+    } else {
+        while let Some(row) = reader.next_row().map_err(png_error)? {
+            push_row(&mut out, row.data(), in_channels, width);
+        }
+    }
+    reader.finish().map_err(png_error)?;
+    Plane::new(width, height, out_channels, out)
+}
+
+fn over_white(v: u8, alpha: u8) -> u8 {
+    let (v, a) = (u32::from(v), u32::from(alpha));
+    ((v * a + 255 * (255 - a) + 127) / 255) as u8
+}
+
+fn push_row(out: &mut Vec<u8>, row: &[u8], in_channels: usize, width: u32) {
+    let pixels = row.chunks_exact(in_channels).take(width as usize);
+    match in_channels {
+        1 => out.extend(pixels.map(|p| p[0])),
+        2 => out.extend(pixels.map(|p| over_white(p[0], p[1]))),
+        3 => out.extend(pixels.flatten()),
+        _ => {
+            for p in pixels {
+                out.extend([
+                    over_white(p[0], p[3]),
+                    over_white(p[1], p[3]),
+                    over_white(p[2], p[3]),
+                ]);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry
+
+fn pixel_type(channels: usize) -> fir::PixelType {
+    if channels == 1 {
+        fir::PixelType::U8
+    } else {
+        fir::PixelType::U8x3
+    }
+}
+
+fn resize_error(e: impl std::fmt::Display) -> MediaError {
+    MediaError::undecodable(format!("resizing failed: {e}"))
+}
+
+/// Resamples `plane` (or its `crop` = (left, top, width, height)) to exactly `width` x `height`.
+pub(super) fn resize(
+    plane: Plane,
+    crop: Option<(u32, u32, u32, u32)>,
+    width: u32,
+    height: u32,
+    filter: fir::FilterType,
+) -> Result<Plane, MediaError> {
+    let whole = (0, 0, plane.width, plane.height);
+    let crop = crop.unwrap_or(whole);
+    if crop == whole && (width, height) == (plane.width, plane.height) {
+        return Ok(plane);
+    }
+    let pixel_type = pixel_type(plane.channels);
+    let channels = plane.channels;
+    let src = fir::images::Image::from_vec_u8(plane.width, plane.height, plane.data, pixel_type)
+        .map_err(resize_error)?;
+    let mut dst = fir::images::Image::new(width, height, pixel_type);
+    let options = fir::ResizeOptions::new()
+        .resize_alg(fir::ResizeAlg::Convolution(filter))
+        .crop(
+            f64::from(crop.0),
+            f64::from(crop.1),
+            f64::from(crop.2),
+            f64::from(crop.3),
+        );
+    fir::Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .map_err(resize_error)?;
+    Plane::new(width, height, channels, dst.into_vec())
+}
+
+/// The size that fits `width` x `height` into a `max_long` square box, keeping the aspect ratio
+/// and never enlarging.
+pub(super) fn fit(width: u32, height: u32, max_long: u32) -> (u32, u32) {
+    let max_long = max_long.max(1);
+    let long = width.max(height);
+    if long <= max_long {
+        return (width, height);
+    }
+    let short = width.min(height);
+    let scaled = ((u64::from(short) * u64::from(max_long) + u64::from(long) / 2) / u64::from(long))
+        .clamp(1, u64::from(max_long)) as u32;
+    if width >= height {
+        (max_long, scaled)
+    } else {
+        (scaled, max_long)
+    }
+}
+
+/// Applies EXIF orientation `o` (1..=8) so the image is upright. Orientations 5..=8 swap width and
+/// height.
+pub(super) fn orient(plane: Plane, o: u8) -> Plane {
+    if !(2..=8).contains(&o) {
+        return plane;
+    }
+    let (w, h, ch) = (plane.width as usize, plane.height as usize, plane.channels);
+    let (ow, oh) = if o >= 5 { (h, w) } else { (w, h) };
+    let mut data = Vec::with_capacity(plane.data.len());
+    for y in 0..oh {
+        for x in 0..ow {
+            // Source pixel of output (x, y). See the EXIF spec's row/column definitions.
+            let (sx, sy) = match o {
+                2 => (w - 1 - x, y),
+                3 => (w - 1 - x, h - 1 - y),
+                4 => (x, h - 1 - y),
+                5 => (y, x),
+                6 => (y, h - 1 - x),
+                7 => (w - 1 - y, h - 1 - x),
+                _ => (w - 1 - y, x), // 8
+            };
+            let i = (sy * w + sx) * ch;
+            data.extend_from_slice(&plane.data[i..i + ch]);
+        }
+    }
+    Plane {
+        width: ow as u32,
+        height: oh as u32,
+        channels: ch,
+        data,
+    }
+}

@@ -1,0 +1,74 @@
+//! Delivery photos: the capture-path check and the upload rendition.
+
+use fast_image_resize::FilterType;
+
+use super::decode::{self, Plane};
+use super::{header, ImageFormat, ImageInfo, MediaError, MediaLimits, Rendition, MIN_PHOTO_SIDE};
+
+fn read_header(bytes: &[u8], limits: &MediaLimits) -> Result<ImageInfo, MediaError> {
+    let info = header::read(bytes, limits)?;
+    if info.width.min(info.height) < MIN_PHOTO_SIDE {
+        return Err(MediaError::TooSmall {
+            width: info.width,
+            height: info.height,
+        });
+    }
+    Ok(info)
+}
+
+pub(super) fn inspect(bytes: &[u8], limits: &MediaLimits) -> Result<ImageInfo, MediaError> {
+    let info = read_header(bytes, limits)?;
+    match info.format {
+        // A 1/8-scale decode still entropy-decodes every block (so truncation and corruption are
+        // found) but skips the full IDCT, upsampling and colour conversion.
+        ImageFormat::Jpeg => decode::decode_jpeg(bytes, &info, Some((1, 1)), limits).map(drop)?,
+        ImageFormat::Png => decode::validate_png(bytes, &info)?,
+    }
+    Ok(info)
+}
+
+pub(super) fn rendition(bytes: &[u8], limits: &MediaLimits) -> Result<Rendition, MediaError> {
+    let info = read_header(bytes, limits)?;
+    // jpeg-encoder takes u16 sizes; the long side is the same before and after orientation.
+    let (width, height) = decode::fit(
+        info.width,
+        info.height,
+        limits.max_long_side.min(u32::from(u16::MAX)),
+    );
+    let plane = match info.format {
+        ImageFormat::Jpeg => decode::decode_jpeg(bytes, &info, Some((width, height)), limits)?,
+        ImageFormat::Png => decode::decode_png(bytes, &info)?,
+    };
+    let plane = decode::resize(plane, None, width, height, FilterType::Lanczos3)?;
+    // Rotating the small image is far cheaper than rotating the source.
+    let plane = decode::orient(plane, info.orientation);
+    let bytes = encode_jpeg(&plane, limits.jpeg_quality)?;
+    Ok(Rendition {
+        bytes,
+        width: plane.width,
+        height: plane.height,
+        mime: "image/jpeg",
+    })
+}
+
+/// A baseline JFIF with no other segment: no EXIF (so no GPS, no camera serial), no ICC, no XMP.
+fn encode_jpeg(plane: &Plane, quality: u8) -> Result<Vec<u8>, MediaError> {
+    let fail = |e: jpeg_encoder::EncodingError| {
+        MediaError::undecodable(format!("encoding the rendition failed: {e}"))
+    };
+    let too_big = || MediaError::undecodable("the rendition is too large to encode as JPEG");
+    let width = u16::try_from(plane.width).map_err(|_| too_big())?;
+    let height = u16::try_from(plane.height).map_err(|_| too_big())?;
+    let color = if plane.channels == 1 {
+        jpeg_encoder::ColorType::Luma
+    } else {
+        jpeg_encoder::ColorType::Rgb
+    };
+    let mut out = Vec::with_capacity(plane.data.len() / 8);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    encoder.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+    encoder
+        .encode(&plane.data, width, height, color)
+        .map_err(fail)?;
+    Ok(out)
+}

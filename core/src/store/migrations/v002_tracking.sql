@@ -1,0 +1,1 @@
+-- 2: tracking inbox and events (issue 4).
