@@ -1,44 +1,62 @@
-//! The one public error: each variant says what the app should do. Mapped once from the core's
-//! rich error; messages carry no API keys, signatures or photos.
+//! The one public error: each variant says what the app should do. Mapped once, here, from the
+//! core's rich error; messages carry no API keys, signatures or photos (the core's messages never
+//! do, and nothing here adds any).
+//!
+//! Kotlin sees `CoreException` (a sealed class: `CoreException.NotFound`, ...), Swift `CoreError`.
 
 use upn_core::upn::UpnError;
 
-#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum CoreError {
-    /// The app passed something unusable; show `reason` and let the user correct `field`.
+    /// The app passed something unusable; nothing was changed. Show `reason` and let the user
+    /// correct `field` (`barcode`, `signature`, `photo`, `signed_by`, `captured_at`, `gps.lat`,
+    /// `depot`, `api key`, `config.*`, ...).
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: String, reason: String },
-    /// No such consignment on the device; sync, or check the barcode.
-    #[error("consignment {barcode} is not on this device")]
+    /// No such consignment on the device: sync, or check the barcode.
+    #[error("consignment {barcode} is not on this device; sync, or check the barcode")]
     NotFound { barcode: String },
     /// UPN cancelled the consignment: do not deliver it.
-    #[error("consignment {barcode} was cancelled")]
+    #[error("consignment {barcode} was cancelled by UPN; do not deliver it")]
     Cancelled { barcode: String },
     /// UPN already holds a delivery for this consignment from elsewhere: nothing to capture.
-    #[error("consignment {barcode} is already delivered")]
+    #[error("consignment {barcode} is already delivered according to UPN")]
     AlreadyDelivered { barcode: String },
     /// This consignment's POD already left the device: a second signature is not accepted.
     #[error("consignment {barcode} is already signed for")]
     AlreadySigned { barcode: String },
-    /// The depot's API key was refused; the depot's credentials need fixing.
-    #[error("UPN refused the depot's API key")]
+    /// UPN refused the depot's API key: the depot's credentials need fixing.
+    #[error("UPN refused the depot's API key; check the depot's UPN credentials")]
     Unauthorized,
-    /// UPN has not enabled the integration (or a feature of it) for the depot; `reason` says which
-    /// and whom to ask.
+    /// UPN has not enabled the integration (or one action of it) for the depot; `reason` says
+    /// which and whom to ask.
     #[error("{reason}")]
     NotEnabled { reason: String },
     /// UPN refused the request; `reason` says why. Not worth retrying unchanged.
     #[error("UPN refused: {reason}")]
     UpnRefused { reason: String },
-    /// UPN could not be reached or failed; the work stays queued and is retried by itself.
+    /// UPN could not be reached or failed for now; captured work stays queued and is retried
+    /// by the core itself.
     #[error("UPN unreachable: {reason}")]
     Offline { reason: String },
     /// The device storage failed; `disk_full` asks the user to free space.
     #[error("storage failed: {reason}")]
     Storage { disk_full: bool, reason: String },
+    /// `shutdown` was called: open a new `DriverCore`.
+    #[error("the driver core was shut down; open it again")]
+    ShutDown,
     /// A bug; report it with the support bundle.
     #[error("internal error: {reason}")]
     Internal { reason: String },
+}
+
+impl CoreError {
+    pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        CoreError::InvalidInput {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
 }
 
 impl From<upn_core::Error> for CoreError {
@@ -72,5 +90,98 @@ impl From<upn_core::Error> for CoreError {
                 reason,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_core_error_maps_to_what_the_app_should_do() {
+        use upn_core::Error as E;
+        let cases: Vec<(upn_core::Error, &str)> = vec![
+            (E::invalid("barcode", "is empty"), "InvalidInput"),
+            (
+                E::NotFound {
+                    barcode: "B".into(),
+                },
+                "NotFound",
+            ),
+            (
+                E::Cancelled {
+                    barcode: "B".into(),
+                },
+                "Cancelled",
+            ),
+            (
+                E::AlreadyDelivered {
+                    barcode: "B".into(),
+                },
+                "AlreadyDelivered",
+            ),
+            (
+                E::AlreadySigned {
+                    barcode: "B".into(),
+                },
+                "AlreadySigned",
+            ),
+            (E::Upn(UpnError::Unauthorized), "Unauthorized"),
+            (E::Upn(UpnError::TrackingActionDisabled), "NotEnabled"),
+            (E::Upn(UpnError::Timeout), "Offline"),
+            (
+                E::Upn(UpnError::Server {
+                    status: 503,
+                    message: "busy".into(),
+                    retry_after: None,
+                }),
+                "Offline",
+            ),
+            (E::Upn(UpnError::TooLarge), "UpnRefused"),
+            (
+                E::Storage {
+                    reason: "disk".into(),
+                    disk_full: true,
+                },
+                "Storage",
+            ),
+            (
+                E::Io {
+                    action: "writing",
+                    source: std::io::Error::from_raw_os_error(28),
+                },
+                "Storage",
+            ),
+            (
+                E::StoreTooNew {
+                    found: 9,
+                    supported: 3,
+                },
+                "Storage",
+            ),
+        ];
+        for (core, expected) in cases {
+            let ffi = CoreError::from(core);
+            let name = format!("{ffi:?}");
+            assert!(name.starts_with(expected), "{name} is not {expected}");
+        }
+        match CoreError::from(E::invalid("signed_by", "is empty")) {
+            CoreError::InvalidInput { field, reason } => {
+                assert_eq!(field, "signed_by");
+                assert_eq!(reason, "is empty");
+            }
+            other => panic!("{other:?}"),
+        }
+        let full = CoreError::from(E::Io {
+            action: "writing",
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        assert!(matches!(
+            full,
+            CoreError::Storage {
+                disk_full: true,
+                ..
+            }
+        ));
     }
 }

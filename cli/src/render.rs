@@ -6,7 +6,7 @@ use serde::Serialize;
 use upn_core::domain::outbox::OutboxItem;
 use upn_core::domain::{Stop, Window};
 use upn_core::store::captures::{Capture, OutboxStats};
-use upn_core::ConsignmentDetail;
+use upn_core::{ConsignmentDetail, Timeline, TimelineEntry};
 
 fn window_text(w: &Option<Window>) -> Option<String> {
     w.map(|w| format!("{}-{}", w.from.format("%H:%M"), w.to.format("%H:%M")))
@@ -82,8 +82,9 @@ pub struct DetailJson {
     pub cancelled_at: Option<String>,
     pub cancel_reason: Option<String>,
     pub pallets: Vec<PalletJson>,
-    /// Tracking timeline; filled once tracking sync exists on this device.
-    pub timeline: Vec<serde_json::Value>,
+    /// Tracking timeline of the consignment: every event (its own and its pallets'), in time
+    /// order. Filled by [`DetailJson::with_timeline`].
+    pub timeline: Vec<TimelineEntryJson>,
     /// The captured POD; null until signed.
     pub pod: Option<CaptureJson>,
     pub images: Vec<CaptureJson>,
@@ -177,8 +178,8 @@ pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  {}",
-            "BARCODE", "KIND", "PHOTO", "STATE", "BYTES", "TRY", "NEXT / LAST ERROR"
+            "{:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  NEXT / LAST ERROR",
+            "BARCODE", "KIND", "PHOTO", "STATE", "BYTES", "TRY"
         );
         for i in items {
             let next = match (&i.last_error, i.next_attempt_at) {
@@ -258,6 +259,119 @@ impl From<&ConsignmentDetail> for DetailJson {
     }
 }
 
+/// One tracking event as `show --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct TimelineEntryJson {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The stage code exactly as UPN sent it (unknown codes verbatim).
+    pub stage: String,
+    /// How people read the stage ("Out for delivery"; unknown codes verbatim).
+    pub stage_label: String,
+    /// `C` (consignment and all its pallets) or `P` (one pallet); others verbatim.
+    pub capture_type: String,
+    pub pallet: Option<String>,
+    pub location: Option<LocationJson>,
+    /// `upn` or `device`.
+    pub source: &'static str,
+    pub id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LocationJson {
+    pub description: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+impl From<&TimelineEntry> for TimelineEntryJson {
+    fn from(e: &TimelineEntry) -> Self {
+        Self {
+            at: e.at.to_rfc3339(),
+            stage: e.stage.code().to_string(),
+            stage_label: e.stage.label().to_string(),
+            capture_type: e.capture_type.code().to_string(),
+            pallet: e.pallet.clone(),
+            location: e.location.as_ref().map(|l| LocationJson {
+                description: l.description.clone(),
+                lat: l.lat,
+                lon: l.lon,
+            }),
+            source: e.source.code(),
+            id: e.id.clone(),
+        }
+    }
+}
+
+impl DetailJson {
+    /// Adds the consignment's tracking timeline.
+    pub fn with_timeline(mut self, timeline: &Timeline) -> Self {
+        self.timeline = timeline
+            .consignment
+            .iter()
+            .map(TimelineEntryJson::from)
+            .collect();
+        self
+    }
+}
+
+fn timeline_line(out: &mut String, e: &TimelineEntry) {
+    let scope = match &e.pallet {
+        Some(p) if e.capture_type.code() != "C" => format!("{} {p}", e.capture_type.code()),
+        _ => e.capture_type.code().to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "    {}  {:<18} {:<20} {:<11} {}",
+        e.at.format("%Y-%m-%d %H:%M:%S"),
+        truncate(e.stage.label(), 18),
+        truncate(&scope, 20),
+        e.source.label(),
+        e.location.as_ref().map(|l| l.text()).unwrap_or_default()
+    );
+}
+
+/// A consignment's tracking timeline for people: every event, then each pallet's path.
+pub fn timeline_text(t: &Timeline) -> String {
+    let mut out = String::new();
+    if t.consignment.is_empty() {
+        let _ = writeln!(
+            out,
+            "  timeline:     no tracking events yet (run `upn-driver sync`)"
+        );
+        return out;
+    }
+    let _ = writeln!(out, "  timeline (UTC):");
+    for e in &t.consignment {
+        timeline_line(&mut out, e);
+    }
+    // Times alone when everything happened on one day; with the date otherwise.
+    let one_day = t
+        .consignment
+        .windows(2)
+        .all(|w| w[0].at.date_naive() == w[1].at.date_naive());
+    let when = if one_day { "%H:%M" } else { "%d %b %H:%M" };
+    for p in &t.pallets {
+        let path = p
+            .entries
+            .iter()
+            .map(|e| format!("{} {}", e.stage.label(), e.at.format(when)))
+            .collect::<Vec<_>>()
+            .join(" → ");
+        let _ = writeln!(
+            out,
+            "  pallet {}: {}",
+            p.pallet,
+            if path.is_empty() {
+                "-".to_string()
+            } else {
+                path
+            }
+        );
+    }
+    out
+}
+
 fn truncate(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_string()
@@ -277,8 +391,8 @@ pub fn stop_table(stops: &[Stop]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:>3}  {:<14} {:<26} {:<9} {:>3} {:>6}  {:<9} {:<11} {:<17} {}",
-        "#", "BARCODE", "CONSIGNEE", "POSTCODE", "PLT", "KG", "SERVICE", "WINDOW", "STATUS", "SYNC"
+        "{:>3}  {:<14} {:<26} {:<9} {:>3} {:>6}  {:<9} {:<11} {:<17} SYNC",
+        "#", "BARCODE", "CONSIGNEE", "POSTCODE", "PLT", "KG", "SERVICE", "WINDOW", "STATUS"
     );
     for s in stops {
         let c = &s.consignment;

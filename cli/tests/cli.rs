@@ -84,7 +84,10 @@ fn sync_then_stops_and_show_as_json() {
         ] {
             assert!(stop.get(field).is_some(), "stop lacks {field}: {stop}");
         }
-        assert_eq!(stop["status"], "imported");
+        assert_eq!(
+            stop["status"], "booked",
+            "the simulator books every consignment"
+        );
         assert_eq!(stop["sync"], "none");
     }
     let mut expected: Vec<String> = sim.consignments().into_iter().map(|c| c.barcode).collect();
@@ -110,7 +113,7 @@ fn sync_then_stops_and_show_as_json() {
     );
     assert!(pallets
         .iter()
-        .all(|p| p["barcode"].is_string() && p["status"] == "imported"));
+        .all(|p| p["barcode"].is_string() && p["status"] == "booked"));
 
     // The human table names every stop.
     let out = run(&["stops"]);
@@ -228,6 +231,12 @@ fn the_demo_prints_a_stop_list() {
         .expect("demo");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("Today's stops"), "{text}");
     assert!(text.contains("5 stops"), "{text}");
+    // The whole day: offline capture, the flush on reconnect, and what UPN received.
+    assert!(text.contains("taken before the signature"), "{text}");
+    assert!(text.contains("What UPN received"), "{text}");
+    assert!(text.contains("#1 POD"), "{text}");
+    assert!(text.contains("#2 image"), "{text}");
+    assert!(text.contains("#3 image"), "{text}");
+    assert!(text.contains("timeline"), "{text}");
 }

@@ -17,5 +17,7 @@ pub mod store;
 pub mod sync;
 pub mod upn;
 
+pub use domain::tracking::{PalletTimeline, Timeline, TimelineEntry};
 pub use driver::{ConsignmentDetail, Driver, DriverConfig};
 pub use error::{Error, Result};
+pub use sync::tracking::{TrackingHealth, TrackingReport};

@@ -42,11 +42,11 @@ pub fn signature_png(seed: u64) -> Vec<u8> {
     let (w, h) = (600usize, 200usize);
     let mut pixels = vec![255u8; w * h];
     let loops = 3.0 + rng.below(4) as f32;
-    let phase = rng.next_f64() as f32 * 6.28;
+    let phase = rng.next_f64() as f32 * std::f32::consts::TAU;
     for step in 0..4000 {
         let t = step as f32 / 4000.0;
-        let x = 40.0 + t * 520.0 + 18.0 * (t * loops * 6.28 + phase).cos();
-        let y = 100.0 + 45.0 * (t * loops * 6.28).sin() * (1.0 - t * 0.5);
+        let x = 40.0 + t * 520.0 + 18.0 * (t * loops * std::f32::consts::TAU + phase).cos();
+        let y = 100.0 + 45.0 * (t * loops * std::f32::consts::TAU).sin() * (1.0 - t * 0.5);
         for dy in -2i32..=2 {
             for dx in -2i32..=2 {
                 let (px, py) = (x as i32 + dx, y as i32 + dy);

@@ -46,3 +46,66 @@ pub fn driver_with(upn: UpnConfig) -> TestDriver {
 pub fn client(sim: &SimHandle) -> HttpUpn {
     HttpUpn::new(upn_config(sim)).expect("client")
 }
+
+/// A driver core with a clock the test moves (backoffs, staleness) and its own data folder.
+pub fn driver_with_clock(
+    sim: &SimHandle,
+    clock: std::sync::Arc<upn_core::clock::ManualClock>,
+) -> TestDriver {
+    let data = tempfile::tempdir().expect("tempdir");
+    let driver = Driver::open_with_clock(
+        DriverConfig::new(data.path().to_path_buf(), upn_config(sim)),
+        clock,
+    )
+    .expect("open driver");
+    TestDriver { driver, data }
+}
+
+/// A manual clock starting at the real now (the simulator stamps with real time).
+pub fn manual_clock() -> std::sync::Arc<upn_core::clock::ManualClock> {
+    std::sync::Arc::new(upn_core::clock::ManualClock::new(chrono::Utc::now()))
+}
+
+/// A sample delivery photo (JPEG, 1200x900).
+pub fn photo(seed: u64) -> Vec<u8> {
+    upn_sim::samples::photo_jpeg(seed, 1200, 900)
+}
+
+/// A sample signature (PNG).
+pub fn signature(seed: u64) -> Vec<u8> {
+    upn_sim::samples::signature_png(seed)
+}
+
+/// Flushes until nothing is queued, moving `clock` past every backoff between passes.
+/// Panics if the outbox does not empty within `max_passes`.
+pub fn flush_until_empty(
+    t: &TestDriver,
+    clock: &upn_core::clock::ManualClock,
+    max_passes: u32,
+) -> u32 {
+    for pass in 1..=max_passes {
+        t.driver.flush_now().expect("flush");
+        let stats = t.driver.outbox_stats().expect("stats");
+        if stats.queued + stats.sending + stats.waiting == 0 {
+            return pass;
+        }
+        clock.advance(chrono::Duration::minutes(20));
+    }
+    panic!(
+        "outbox did not empty in {max_passes} passes: {:?}",
+        t.driver.outbox().expect("outbox")
+    );
+}
+
+/// The files in the driver's capture folder, sorted.
+pub fn blob_files(t: &TestDriver) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(t.data.path().join("blobs"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod demo;
+pub mod demo_tracking;
 pub mod flush;
 pub mod outbox;
 pub mod show;

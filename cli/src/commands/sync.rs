@@ -28,6 +28,31 @@ pub fn run(args: SyncArgs) -> Result<u8, CliError> {
         Err(e) => keep_worst(e.into()),
     }
 
+    // Tracking: UPN hands each batch out once; the core stores it before applying it.
+    match driver.pull_tracking_now() {
+        Ok(r) => {
+            println!(
+                "tracking: {} new events, {} already known, {} waiting for their consignment ({} responses{})",
+                r.applied,
+                r.duplicates,
+                r.waiting_for_consignment,
+                r.batches,
+                if r.resumed > 0 {
+                    format!(", {} resumed from an earlier run", r.resumed)
+                } else {
+                    String::new()
+                }
+            );
+            if r.failed_batches > 0 {
+                keep_worst(CliError::failed(format!(
+                    "{} tracking response(s) from UPN could not be read; they are kept on the device for support",
+                    r.failed_batches
+                )));
+            }
+        }
+        Err(e) => keep_worst(e.into()),
+    }
+
     match super::flush::flush_with_progress(&driver) {
         Ok(exit::OK) => {}
         Ok(code) => keep_worst(CliError {

@@ -5,6 +5,7 @@ pub mod capture;
 pub mod consignment;
 pub mod outbox;
 pub mod stop_list;
+pub mod tracking;
 
 pub use consignment::{
     Address, Cancellation, Consignment, Pallet, Party, ServiceLevel, Stage, Status, Window,

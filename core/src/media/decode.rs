@@ -20,7 +20,10 @@ pub(super) struct Plane {
 
 impl Plane {
     fn new(width: u32, height: u32, channels: usize, data: Vec<u8>) -> Result<Self, MediaError> {
-        if data.len() != width as usize * height as usize * channels {
+        let expected = (width as usize)
+            .checked_mul(height as usize)
+            .and_then(|n| n.checked_mul(channels));
+        if expected != Some(data.len()) {
             return Err(MediaError::undecodable(
                 "the decoder returned fewer pixels than the header promised",
             ));

@@ -116,18 +116,16 @@ fn jpeg_header(b: &[u8]) -> Result<(u32, u32, u8), MediaError> {
         let end = pos + len;
         let payload = b.get(pos + 2..end).ok_or_else(truncated_header)?;
         match marker {
-            // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                if size.is_none() {
-                    let height = be16(payload, 1).ok_or_else(truncated_header)?;
-                    let width = be16(payload, 3).ok_or_else(truncated_header)?;
-                    if width == 0 || height == 0 {
-                        return Err(MediaError::undecodable(
-                            "the frame header gives a zero width or height",
-                        ));
-                    }
-                    size = Some((u32::from(width), u32::from(height)));
+            // The first SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) && size.is_none() => {
+                let height = be16(payload, 1).ok_or_else(truncated_header)?;
+                let width = be16(payload, 3).ok_or_else(truncated_header)?;
+                if width == 0 || height == 0 {
+                    return Err(MediaError::undecodable(
+                        "the frame header gives a zero width or height",
+                    ));
                 }
+                size = Some((u32::from(width), u32::from(height)));
             }
             0xE1 if orientation.is_none() => {
                 if let Some(tiff) = payload.strip_prefix(b"Exif\0\0") {

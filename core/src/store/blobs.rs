@@ -87,10 +87,9 @@ impl Blobs {
         let entries = fs::read_dir(&self.dir).map_err(Error::io("listing the capture folder"))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(TEMP_PREFIX) || !referenced.contains(&name) {
-                if fs::remove_file(entry.path()).is_ok() {
-                    removed += 1;
-                }
+            let orphan = name.starts_with(TEMP_PREFIX) || !referenced.contains(&name);
+            if orphan && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
             }
         }
         if removed > 0 {

@@ -62,6 +62,7 @@ impl Store {
                 Some(_) => counts.updated += 1,
             }
             upsert_consignment(&tx, c, &received_at)?;
+            super::tracking::recompute_stages(&tx, &c.barcode)?;
         }
         for (barcode, cancellation) in &changes.cancellations {
             let n = tx.execute(

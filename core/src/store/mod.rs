@@ -8,6 +8,7 @@ pub mod blobs;
 pub mod captures;
 pub mod consignments;
 pub mod schema;
+pub mod tracking;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,4 +120,11 @@ pub mod keys {
     pub const IMPORT_LAST_SUCCESS: &str = "import.last_success";
     /// Device clock minus UPN clock in milliseconds, from the latest response.
     pub const CLOCK_OFFSET_MS: &str = "upn.clock_offset_ms";
+    /// When the last tracking pull succeeded (device clock).
+    pub const TRACKING_LAST_SUCCESS: &str = "tracking.last_success";
+    /// When a tracking pull was first attempted while no pull had yet succeeded (device clock):
+    /// staleness counts from here until the first success.
+    pub const TRACKING_FIRST_ATTEMPT: &str = "tracking.first_attempt";
+    /// The last tracking pull's failure, as shown to people (never a response body).
+    pub const TRACKING_LAST_ERROR: &str = "tracking.last_error";
 }

@@ -3,5 +3,6 @@
 
 pub mod import;
 pub mod outbox;
+pub mod tracking;
 
 pub use import::{import_consignments, ImportReport};

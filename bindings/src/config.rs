@@ -1,0 +1,243 @@
+//! How the app configures the core: where UPN is, as which depot, how often to sync, and the
+//! size limits for photos. Everything but the first three fields has the core's default.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use upn_core::driver::Intervals;
+use upn_core::media::MediaLimits;
+use upn_core::upn::UpnConfig;
+use upn_core::DriverConfig;
+
+use crate::CoreError;
+
+/// The depot's UPN API key, opaque on purpose: Kotlin data classes and Swift structs print every
+/// field, so a plain string in [`CoreConfig`] would end up in the first log line that prints the
+/// config. This object prints as `ApiKey@...` and has no getter. Kotlin: `ApiKey("...")`.
+#[derive(uniffi::Object)]
+pub struct ApiKey(upn_core::upn::ApiKey);
+
+#[uniffi::export]
+impl ApiKey {
+    #[uniffi::constructor]
+    pub fn new(secret: String) -> Arc<Self> {
+        Arc::new(Self(upn_core::upn::ApiKey::new(secret)))
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// How to reach UPN as this depot, and the core's tunables. Kotlin:
+/// `CoreConfig(endpoint = ..., depotCode = ..., apiKey = ApiKey(...))`; the rest are optional
+/// (null means the core's default).
+#[derive(Clone, uniffi::Record)]
+pub struct CoreConfig {
+    /// UPN base URL (the simulator's during development).
+    pub endpoint: String,
+    /// The depot code UPN issued.
+    pub depot_code: String,
+    /// The depot's UPN API key. Never logged, shown, or put in an error.
+    pub api_key: Arc<ApiKey>,
+    /// Consignment import while online (default 5 minutes).
+    #[uniffi(default = None)]
+    pub import_interval_ms: Option<u64>,
+    /// Tracking pull while online (default 10 minutes, UPN's cycle).
+    #[uniffi(default = None)]
+    pub tracking_interval_ms: Option<u64>,
+    /// Tracking counts as stale after this long without a successful pull (default 15 minutes).
+    #[uniffi(default = None)]
+    pub tracking_stale_after_ms: Option<u64>,
+    /// Largest photo or signature accepted, in bytes (default 30 MiB).
+    #[uniffi(default = None)]
+    pub max_photo_bytes: Option<u64>,
+    /// Largest photo accepted, in pixels (default 64 000 000).
+    #[uniffi(default = None)]
+    pub max_photo_pixels: Option<u64>,
+    /// Long side of the uploaded photo rendition, in pixels (default 1600).
+    #[uniffi(default = None)]
+    pub upload_long_side_px: Option<u32>,
+    /// JPEG quality of the uploaded photo rendition, 1..=100 (default 80).
+    #[uniffi(default = None)]
+    pub upload_jpeg_quality: Option<u8>,
+}
+
+impl std::fmt::Debug for CoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreConfig")
+            .field("endpoint", &self.endpoint)
+            .field("depot_code", &self.depot_code)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+fn interval(field: &str, ms: Option<u64>, default: Duration) -> Result<Duration, CoreError> {
+    match ms {
+        None => Ok(default),
+        Some(0) => Err(CoreError::invalid(
+            field,
+            "must be at least 1 millisecond; leave it null for the default",
+        )),
+        Some(ms) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn positive<T: Copy + PartialEq + Default>(
+    field: &str,
+    value: Option<T>,
+    default: T,
+) -> Result<T, CoreError> {
+    match value {
+        None => Ok(default),
+        Some(v) if v == T::default() => Err(CoreError::invalid(
+            field,
+            "must be positive; leave it null for the default",
+        )),
+        Some(v) => Ok(v),
+    }
+}
+
+impl CoreConfig {
+    /// The core's configuration for `data_dir`. Range checks only; the core checks the rest.
+    pub(crate) fn into_driver_config(self, data_dir: String) -> Result<DriverConfig, CoreError> {
+        if data_dir.trim().is_empty() {
+            return Err(CoreError::invalid(
+                "data_dir",
+                "is empty; pass the app's private data folder",
+            ));
+        }
+        let d = Intervals::default();
+        let intervals = Intervals {
+            import: interval(
+                "config.import_interval_ms",
+                self.import_interval_ms,
+                d.import,
+            )?,
+            tracking: interval(
+                "config.tracking_interval_ms",
+                self.tracking_interval_ms,
+                d.tracking,
+            )?,
+            tracking_stale_after: interval(
+                "config.tracking_stale_after_ms",
+                self.tracking_stale_after_ms,
+                d.tracking_stale_after,
+            )?,
+        };
+        let m = MediaLimits::default();
+        let max_input_bytes = positive(
+            "config.max_photo_bytes",
+            self.max_photo_bytes,
+            m.max_input_bytes as u64,
+        )?;
+        let jpeg_quality = positive(
+            "config.upload_jpeg_quality",
+            self.upload_jpeg_quality,
+            m.jpeg_quality,
+        )?;
+        if jpeg_quality > 100 {
+            return Err(CoreError::invalid(
+                "config.upload_jpeg_quality",
+                "must be between 1 and 100",
+            ));
+        }
+        let media = MediaLimits {
+            max_input_bytes: usize::try_from(max_input_bytes).unwrap_or(usize::MAX),
+            max_pixels: positive(
+                "config.max_photo_pixels",
+                self.max_photo_pixels,
+                m.max_pixels,
+            )?,
+            max_dimension: m.max_dimension,
+            max_long_side: positive(
+                "config.upload_long_side_px",
+                self.upload_long_side_px,
+                m.max_long_side,
+            )?,
+            jpeg_quality,
+        };
+        let upn = UpnConfig {
+            endpoint: self.endpoint,
+            depot: self.depot_code,
+            api_key: self.api_key.0.clone(),
+        };
+        let mut config = DriverConfig::new(PathBuf::from(data_dir), upn);
+        config.intervals = intervals;
+        config.media = media;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> CoreConfig {
+        CoreConfig {
+            endpoint: "http://127.0.0.1:1".into(),
+            depot_code: "042".into(),
+            api_key: ApiKey::new("secret-key-123".into()),
+            import_interval_ms: None,
+            tracking_interval_ms: None,
+            tracking_stale_after_ms: None,
+            max_photo_bytes: None,
+            max_photo_pixels: None,
+            upload_long_side_px: None,
+            upload_jpeg_quality: None,
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_api_key() {
+        let text = format!("{:?}", config());
+        assert!(!text.contains("secret-key-123"), "{text}");
+        assert!(text.contains("042"));
+    }
+
+    #[test]
+    fn nulls_are_the_core_defaults_and_values_apply() {
+        let d = config().into_driver_config("/tmp/x".into()).unwrap();
+        assert_eq!(d.intervals, Intervals::default());
+        assert_eq!(d.media, MediaLimits::default());
+        let mut c = config();
+        c.import_interval_ms = Some(1_000);
+        c.max_photo_bytes = Some(1_000_000);
+        c.upload_long_side_px = Some(1024);
+        c.upload_jpeg_quality = Some(70);
+        let d = c.into_driver_config("/tmp/x".into()).unwrap();
+        assert_eq!(d.intervals.import, Duration::from_secs(1));
+        assert_eq!(d.media.max_input_bytes, 1_000_000);
+        assert_eq!(d.media.max_long_side, 1024);
+        assert_eq!(d.media.jpeg_quality, 70);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_by_field() {
+        let field = |c: CoreConfig| match c.into_driver_config("/tmp/x".into()) {
+            Err(CoreError::InvalidInput { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let mut c = config();
+        c.tracking_interval_ms = Some(0);
+        assert_eq!(field(c), "config.tracking_interval_ms");
+        let mut c = config();
+        c.upload_jpeg_quality = Some(101);
+        assert_eq!(field(c), "config.upload_jpeg_quality");
+        let mut c = config();
+        c.max_photo_pixels = Some(0);
+        assert_eq!(field(c), "config.max_photo_pixels");
+        assert_eq!(field_of_dir(), "data_dir");
+    }
+
+    fn field_of_dir() -> String {
+        match config().into_driver_config("  ".into()) {
+            Err(CoreError::InvalidInput { field, .. }) => field,
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Listeners implemented by the app (Kotlin/Swift) and the handle that keeps one registered.
+//!
+//! The core calls listeners on its own threads, so implementations must return quickly and hop
+//! to the UI thread themselves (the Android and iOS facades do). A listener that throws (or
+//! panics) loses that one update and stays registered; it never disturbs the core's work.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+use upn_core::domain::outbox::OutboxItem;
+use upn_core::domain::Stop;
+use upn_core::listener::{Subscription, UploadProgress};
+
+use crate::records::{OutboxItemRecord, StopRecord, UploadProgressRecord};
+
+/// Implemented by the app to hear about changes. On `subscribe`, the listener first hears the
+/// current state of every stop and every outbox item, then each change as it happens.
+#[uniffi::export(with_foreign)]
+pub trait DriverListener: Send + Sync {
+    /// A stop's status or sync badge changed.
+    fn on_stop_changed(&self, stop: StopRecord);
+    /// An outbox item changed state (queued, sending, sent, needs attention, ...).
+    fn on_outbox_item_changed(&self, item: OutboxItemRecord);
+    /// Bytes of a signature or photo upload on their way.
+    fn on_upload_progress(&self, progress: UploadProgressRecord);
+}
+
+/// Adapts the app's listener to the core's: converts, and contains a throwing listener.
+pub(crate) struct Bridge(pub(crate) Arc<dyn DriverListener>);
+
+impl Bridge {
+    fn call(&self, f: impl FnOnce(&dyn DriverListener)) {
+        // A foreign exception in a callback surfaces in Rust as a panic; it must not unwind into
+        // the core's flush or its runtime threads.
+        let _ = catch_unwind(AssertUnwindSafe(|| f(self.0.as_ref())));
+    }
+}
+
+impl upn_core::listener::DriverListener for Bridge {
+    fn stop_changed(&self, stop: &Stop) {
+        self.call(|l| l.on_stop_changed(stop.into()));
+    }
+
+    fn outbox_item_changed(&self, item: &OutboxItem) {
+        self.call(|l| l.on_outbox_item_changed(item.into()));
+    }
+
+    fn upload_progress(&self, progress: &UploadProgress) {
+        self.call(|l| l.on_upload_progress(progress.into()));
+    }
+}
+
+/// Keeps a listener registered. `cancel()` (or dropping the handle: Kotlin `close()`, Swift
+/// releasing it) unregisters the listener; no call reaches it after `cancel()` returns, except
+/// one already under way on a core thread.
+#[derive(uniffi::Object)]
+pub struct ListenerHandle {
+    subscription: Mutex<Option<Subscription>>,
+}
+
+impl ListenerHandle {
+    pub(crate) fn new(subscription: Subscription) -> Self {
+        Self {
+            subscription: Mutex::new(Some(subscription)),
+        }
+    }
+}
+
+#[uniffi::export]
+impl ListenerHandle {
+    /// Unregisters the listener. Idempotent.
+    pub fn cancel(&self) {
+        let taken = self
+            .subscription
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(taken);
+    }
+
+    /// False once cancelled.
+    pub fn is_active(&self) -> bool {
+        self.subscription
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+impl std::fmt::Debug for ListenerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ListenerHandle(active: {})", self.is_active())
+    }
+}

@@ -1,0 +1,278 @@
+//! The FFI surface driven from Rust against the in-process simulator: what the Kotlin tests do
+//! through the generated bindings, plus what only Rust can provoke (a panicking listener).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+use upn_sim::{samples, SimConfig, SimHandle, Simulator};
+
+use super::*;
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    // Any executor will do; the core's work runs on its own threads.
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+fn sim() -> SimHandle {
+    Simulator::start_background(
+        SimConfig {
+            seed: 11,
+            consignments: 4,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .expect("the simulator starts")
+}
+
+fn config(sim: &SimHandle) -> CoreConfig {
+    CoreConfig {
+        endpoint: sim.endpoint(),
+        depot_code: sim.depot(),
+        api_key: ApiKey::new(sim.api_key()),
+        import_interval_ms: None,
+        tracking_interval_ms: None,
+        tracking_stale_after_ms: None,
+        max_photo_bytes: None,
+        max_photo_pixels: None,
+        upload_long_side_px: None,
+        upload_jpeg_quality: None,
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    stops: Mutex<Vec<StopRecord>>,
+    items: Mutex<Vec<OutboxItemRecord>>,
+    progress: AtomicU32,
+}
+
+impl DriverListener for Recorder {
+    fn on_stop_changed(&self, stop: StopRecord) {
+        self.stops.lock().unwrap().push(stop);
+    }
+    fn on_outbox_item_changed(&self, item: OutboxItemRecord) {
+        self.items.lock().unwrap().push(item);
+    }
+    fn on_upload_progress(&self, _: UploadProgressRecord) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Throws on every call, as a buggy app listener would.
+struct Thrower(AtomicU32);
+
+impl DriverListener for Thrower {
+    fn on_stop_changed(&self, _: StopRecord) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        panic!("listener bug");
+    }
+    fn on_outbox_item_changed(&self, _: OutboxItemRecord) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        panic!("listener bug");
+    }
+    fn on_upload_progress(&self, _: UploadProgressRecord) {
+        panic!("listener bug");
+    }
+}
+
+#[test]
+fn a_panic_becomes_an_internal_error() {
+    let r: Result<(), CoreError> = guard("probe", || panic!("boom"));
+    assert!(matches!(r, Err(CoreError::Internal { reason }) if !reason.contains("boom")));
+    let r: Result<u8, CoreError> = block_on(off_thread("probe", || panic!("boom")));
+    assert!(matches!(r, Err(CoreError::Internal { .. })));
+    assert_eq!(block_on(off_thread("probe", || Ok(7))), Ok(7));
+}
+
+#[test]
+fn a_whole_delivery_through_the_ffi_surface() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    assert!(!core.is_online());
+    let imported = block_on(core.import_now()).unwrap();
+    assert_eq!(imported.added, 4);
+    let stops = core.stops().unwrap();
+    assert_eq!(stops.len(), 4);
+    assert!(stops.iter().all(|s| s.sync == SyncBadge::NothingCaptured));
+    let barcode = stops[0].barcode.clone();
+
+    let recorder = Arc::new(Recorder::default());
+    let handle = core.subscribe(recorder.clone()).unwrap();
+    assert_eq!(
+        recorder.stops.lock().unwrap().len(),
+        4,
+        "replays the stops first"
+    );
+    // A listener that throws on every call must not disturb anything.
+    let thrower = Arc::new(Thrower(AtomicU32::new(0)));
+    let _thrower_handle = core.subscribe(thrower.clone()).unwrap();
+
+    let photo = samples::photo_jpeg(3, 640, 480);
+    let item = block_on(core.add_photo(
+        barcode.clone(),
+        photo,
+        PhotoKind::Goods,
+        now_ms(),
+        Some(GpsFixRecord {
+            lat: stops[0].lat,
+            lon: stops[0].lon,
+            accuracy_m: 6.0,
+            fix_at_ms: now_ms() - 1_000,
+        }),
+    ))
+    .unwrap();
+    assert_eq!(item.state, OutboxState::Waiting);
+    assert_eq!(item.kind, CaptureKind::Goods);
+    let signed = block_on(core.sign(
+        barcode.clone(),
+        samples::signature_png(3),
+        "  Jo   Patel ".into(),
+        now_ms(),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(signed.item.state, OutboxState::Queued);
+    assert!(!signed.stale_gps);
+    assert_eq!(core.outbox().unwrap().len(), 2);
+
+    core.set_online(true);
+    wait_until("the outbox to empty", || {
+        core.outbox().map(|o| o.is_empty()).unwrap_or(false)
+    });
+    let detail = core.consignment(barcode.clone()).unwrap();
+    assert_eq!(detail.sync, SyncBadge::Sent);
+    let pod = detail.pod.expect("a POD");
+    assert_eq!(pod.signed_by.as_deref(), Some("Jo Patel"));
+    assert_eq!(pod.state, OutboxState::Sent);
+    assert!(pod.upn_reference.is_some());
+    assert_eq!(detail.photos.len(), 1);
+    assert!(detail.photos[0].gps.is_some());
+    wait_until("the listener to hear the stop is sent", || {
+        recorder
+            .stops
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.barcode == barcode && s.sync == SyncBadge::Sent)
+    });
+    assert!(recorder.progress.load(Ordering::Relaxed) > 0);
+    assert!(thrower.0.load(Ordering::Relaxed) > 0);
+    let received = sim.received();
+    assert_eq!(received.pods.len(), 1);
+    assert_eq!(received.images.len(), 1);
+
+    // Cancelled: no more calls.
+    handle.cancel();
+    assert!(!handle.is_active());
+    let before = recorder.items.lock().unwrap().len();
+    block_on(core.add_photo(
+        barcode.clone(),
+        samples::photo_jpeg(4, 640, 480),
+        PhotoKind::Location,
+        now_ms(),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(recorder.items.lock().unwrap().len(), before);
+
+    let diagnostics = core.diagnostics().unwrap();
+    assert_eq!(diagnostics.stops, 4);
+    assert_eq!(diagnostics.depot_code, sim.depot());
+
+    // Tracking: UPN's event arrives through sync_now, the timeline shows it and the device's POD.
+    sim.push_events(vec![upn_sim::NewEvent {
+        barcode: barcode.clone(),
+        pallet: None,
+        capture_type: "C".into(),
+        stage: "OUT_FOR_DELIVERY".into(),
+        at: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
+    }]);
+    let synced = block_on(core.sync_now()).unwrap();
+    let tracking = synced.tracking.expect("tracking pulled");
+    assert!(tracking.applied >= 1, "{tracking:?}");
+    let timeline = core.timeline(barcode.clone()).unwrap();
+    assert!(timeline
+        .consignment
+        .iter()
+        .any(|e| !e.from_device && e.stage == "OUT_FOR_DELIVERY"));
+    assert!(timeline
+        .consignment
+        .iter()
+        .any(|e| e.from_device && e.stage == "DELIVERED"));
+    let health = core.tracking_health().unwrap();
+    assert!(health.last_success_at_ms.is_some());
+    assert!(!health.stale);
+
+    block_on(core.shutdown(2_000));
+    assert_eq!(core.stops(), Err(CoreError::ShutDown));
+    assert!(!core.is_online());
+    core.set_online(true); // ignored, no panic
+    block_on(core.shutdown(0)); // idempotent
+}
+
+#[test]
+fn errors_are_typed() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = config(&sim);
+    bad.depot_code = " ".into();
+    let refused = DriverCore::open(dir.path().to_string_lossy().into(), bad);
+    assert!(matches!(refused, Err(CoreError::InvalidInput { field, .. }) if field == "depot"));
+
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    assert!(matches!(
+        core.consignment("UPN0429999999".into()),
+        Err(CoreError::NotFound { .. })
+    ));
+    block_on(core.import_now()).unwrap();
+    let barcode = core.stops().unwrap()[0].barcode.clone();
+    let blank = block_on(core.sign(
+        barcode.clone(),
+        samples::blank_png(600, 200),
+        "Jo".into(),
+        now_ms(),
+        None,
+    ));
+    assert!(matches!(blank, Err(CoreError::InvalidInput { field, .. }) if field == "signature"));
+    let future = block_on(core.add_photo(
+        barcode.clone(),
+        samples::photo_jpeg(1, 640, 480),
+        PhotoKind::Goods,
+        now_ms() + 3_600_000,
+        None,
+    ));
+    assert!(matches!(future, Err(CoreError::InvalidInput { field, .. }) if field == "captured_at"));
+    let out_of_range = block_on(core.add_photo(
+        barcode,
+        samples::photo_jpeg(1, 640, 480),
+        PhotoKind::Goods,
+        i64::MAX,
+        None,
+    ));
+    assert!(
+        matches!(out_of_range, Err(CoreError::InvalidInput { field, .. }) if field == "captured_at_ms")
+    );
+
+    let mut wrong_key = config(&sim);
+    wrong_key.api_key = ApiKey::new("not-the-key".into());
+    let other = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(other.path().to_string_lossy().into(), wrong_key).unwrap();
+    assert_eq!(block_on(core.import_now()), Err(CoreError::Unauthorized));
+}
