@@ -233,3 +233,40 @@ fn killed_in_the_middle_of_an_upload_the_photo_goes_once_later() {
 
     w.assert_delivered_once(1);
 }
+
+#[test]
+fn a_full_disk_refuses_the_capture_and_leaves_nothing_behind() {
+    let w = World::new(None);
+    let photo = w.photo(4, 800, 600);
+    let blobs = w.data().join("blobs");
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&blobs)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let before = (w.outbox(), files());
+    let out = w
+        .command(&["photo", &w.barcode, &path(&photo)])
+        .env("UPN_FAULT", "blobs.disk_full")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("out of space"), "{}", stderr(&out));
+    assert_eq!(
+        (w.outbox(), files()),
+        before,
+        "a failed capture left something behind"
+    );
+    // Space again: the same capture works.
+    assert_eq!(
+        w.run(&["photo", &w.barcode, &path(&photo)]).status.code(),
+        Some(0)
+    );
+    assert_eq!(w.outbox().len(), 1);
+}

@@ -36,7 +36,7 @@ pub enum Error {
     #[error("storage failed{}: {reason}", if *disk_full { " (the device is out of space)" } else { "" })]
     Storage { reason: String, disk_full: bool },
 
-    #[error("file system error while {action}: {source}")]
+    #[error("file system error while {action}{}: {source}", if is_disk_full(source) { " (the device is out of space: free some space and try again)" } else { "" })]
     Io {
         action: &'static str,
         #[source]

@@ -24,3 +24,21 @@ pub fn hit(name: &str) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit(_name: &str) {}
+
+/// Environment variable naming an I/O fault to inject (see [`io_fault`]).
+pub const FAULT_ENV: &str = "UPN_FAULT";
+
+/// With the `failpoints` feature and `UPN_FAULT=name`, the named I/O step fails as if the device
+/// were out of space (ENOSPC). Lets a test prove a full disk loses and half-writes nothing.
+#[cfg(feature = "failpoints")]
+pub fn io_fault(name: &str) -> Option<std::io::Error> {
+    std::env::var(FAULT_ENV)
+        .is_ok_and(|wanted| wanted == name)
+        .then(|| std::io::Error::from_raw_os_error(28))
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn io_fault(_name: &str) -> Option<std::io::Error> {
+    None
+}

@@ -48,6 +48,9 @@ impl Blobs {
         let temp = self.path(&format!("{TEMP_PREFIX}{name}"));
         let written = (|| -> std::io::Result<()> {
             let mut file = File::create(&temp)?;
+            if let Some(full) = crate::failpoint::io_fault("blobs.disk_full") {
+                return Err(full);
+            }
             file.write_all(bytes)?;
             file.sync_all()?;
             drop(file);
