@@ -221,7 +221,7 @@ pub struct StopRecord {
 }
 
 fn window_text(w: Option<upn_core::domain::Window>) -> Option<String> {
-    w.map(|w| format!("{}-{}", w.from.format("%H:%M"), w.to.format("%H:%M")))
+    w.as_ref().map(upn_core::domain::Window::label)
 }
 
 impl From<&Stop> for StopRecord {

@@ -9,7 +9,7 @@ use upn_core::store::captures::{Capture, OutboxStats};
 use upn_core::{ConsignmentDetail, Timeline, TimelineEntry};
 
 fn window_text(w: &Option<Window>) -> Option<String> {
-    w.map(|w| format!("{}-{}", w.from.format("%H:%M"), w.to.format("%H:%M")))
+    w.as_ref().map(Window::label)
 }
 
 /// One stop as `stops --json` prints it.

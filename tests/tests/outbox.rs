@@ -719,3 +719,43 @@ fn drain_stops_at_its_deadline_and_loses_nothing() {
     flush_until_empty(&t, &clock, 5);
     assert_exactly_once_pod_first(&sim.received(), 1, 3);
 }
+
+#[test]
+fn a_damaged_capture_file_needs_attention_without_blocking_the_others() {
+    let sim = sim(small(2));
+    let clock = manual_clock();
+    let t = driver_with_clock(&sim, clock.clone());
+    t.driver.import_now().expect("import");
+    let barcodes: Vec<String> = sim.consignments().into_iter().map(|c| c.barcode).collect();
+    use upn_core::clock::Clock;
+    let damaged = t
+        .driver
+        .sign(&barcodes[0], &signature(1), "First", clock.now(), None)
+        .expect("sign");
+    t.driver
+        .sign(&barcodes[1], &signature(2), "Second", clock.now(), None)
+        .expect("sign");
+    // Storage corruption under the app: the original no longer matches its recorded sha256.
+    let file = t
+        .data
+        .path()
+        .join("blobs")
+        .join(format!("{}.orig", damaged.item.id));
+    std::fs::write(&file, b"corrupted").expect("corrupt");
+
+    let report = t.driver.flush_now().expect("flush");
+    assert_eq!((report.sent, report.needs_attention), (1, 1), "{report:?}");
+    let outbox = t.driver.outbox().expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].state, ItemState::NeedsAttention);
+    assert!(
+        outbox[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("sha256"),
+        "{outbox:?}"
+    );
+    assert_eq!(sim.received().pods.len(), 1);
+    assert_eq!(sim.received().pods[0].barcode, barcodes[1]);
+}

@@ -91,6 +91,13 @@ pub struct Window {
     pub to: NaiveTime,
 }
 
+impl Window {
+    /// "10:00-11:00": how the app and the CLI show a window.
+    pub fn label(&self) -> String {
+        format!("{}-{}", self.from.format("%H:%M"), self.to.format("%H:%M"))
+    }
+}
+
 /// UPN service levels. Codes UPN adds later are kept verbatim in `Other`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ServiceLevel {

@@ -113,16 +113,33 @@ impl<A: UpnApi> Flush<'_, A> {
     async fn send(&self, capture: &Capture) -> Result<std::result::Result<(), Failed>> {
         let upload = match self.upload_bytes(capture).await {
             Ok(bytes) => bytes,
-            Err(Error::InvalidInput { reason, .. }) => {
-                // The capture passed validation but cannot be rendered: a person must look.
-                let decision = FailureDecision::NeedsAttention {
-                    reason: format!("the capture could not be prepared for upload: {reason}"),
+            // One capture's local problem never blocks the others: a full disk is retried
+            // later; a file that cannot be rendered, or is missing or damaged, needs a person.
+            Err(e) => {
+                let disk_full = match &e {
+                    Error::Io { source, .. } => crate::error::is_disk_full(source),
+                    Error::Storage { disk_full, .. } => *disk_full,
+                    _ => false,
                 };
-                lock(self.store)?.mark_failed(&capture.id, &decision, &reason)?;
+                let now = self.clock.now();
+                let decision = if disk_full {
+                    FailureDecision::Retry {
+                        at: now + chrono::Duration::minutes(5),
+                    }
+                } else {
+                    FailureDecision::NeedsAttention {
+                        reason: format!("the capture could not be prepared for upload: {e}"),
+                    }
+                };
+                tracing::warn!(capture = %capture.id, error = %e, "could not prepare an upload");
+                lock(self.store)?.mark_failed(&capture.id, &decision, &e.to_string())?;
                 self.observer.capture_changed(&capture.id);
-                return Ok(Err(Failed::NeedsAttention));
+                return Ok(Err(if disk_full {
+                    Failed::Retry
+                } else {
+                    Failed::NeedsAttention
+                }));
             }
-            Err(e) => return Err(e),
         };
 
         lock(self.store)?.mark_sending(&capture.id)?;

@@ -1,0 +1,197 @@
+// The idiomatic Swift face of UPN Driver Core: async functions, an AsyncStream of updates,
+// connectivity from NWPathMonitor, and a BGProcessingTask handler that drains the outbox.
+// Not compiled on the project's CI machine (no Swift toolchain there); the bindings it uses are
+// generated there on every run.
+
+import BackgroundTasks
+import Foundation
+import Network
+import UpnDriverCore
+
+/// Everything the core tells the app, as one stream (see `DriverSession.updates()`).
+public enum DriverUpdate: Sendable {
+    case stopChanged(StopRecord)
+    case outboxItemChanged(OutboxItemRecord)
+    case uploadProgress(UploadProgressRecord)
+}
+
+/// One open core for one depot. Reads are quick and synchronous; network and image work are
+/// `async` and never block the calling thread. Failures are thrown as `CoreError`.
+public final class DriverSession: @unchecked Sendable {
+    /// The generated binding, for anything this facade does not cover.
+    public let core: DriverCore
+
+    /// Opens (or creates) the core's database in `dataDirectory` (e.g. Application Support).
+    public init(dataDirectory: URL, config: CoreConfig) throws {
+        try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        core = try DriverCore.open(dataDir: dataDirectory.path, config: config)
+    }
+
+    /// Changes as they happen, after a replay of the current state of every stop and outbox
+    /// item. Iterating subscribes; ending the iteration (or cancelling its task) unsubscribes.
+    public func updates() -> AsyncStream<DriverUpdate> {
+        AsyncStream(bufferingPolicy: .unbounded) { continuation in
+            do {
+                let handle = try core.subscribe(listener: StreamListener(continuation))
+                continuation.onTermination = { _ in handle.cancel() }
+            } catch {
+                continuation.finish()
+            }
+        }
+    }
+
+    /// Report connectivity (see `ConnectivityReporter`).
+    public func setOnline(_ online: Bool) { core.setOnline(online: online) }
+
+    public func stops() throws -> [StopRecord] { try core.stops() }
+    public func consignment(_ barcode: String) throws -> ConsignmentRecord { try core.consignment(barcode: barcode) }
+    public func timeline(_ barcode: String) throws -> TimelineRecord { try core.timeline(barcode: barcode) }
+    public func outbox() throws -> [OutboxItemRecord] { try core.outbox() }
+    public func outboxStats() throws -> OutboxStatsRecord { try core.outboxStats() }
+    public func diagnostics() throws -> DiagnosticsRecord { try core.diagnostics() }
+    public func retry(_ captureId: String) throws -> OutboxItemRecord { try core.retry(captureId: captureId) }
+    public func discard(_ captureId: String) throws -> OutboxItemRecord { try core.discard(captureId: captureId) }
+
+    public func importNow() async throws -> ImportSummary { try await core.importNow() }
+
+    /// Import, send what is due, pull tracking. Throws `CoreError.Offline` when UPN is unreachable.
+    public func syncNow() async throws -> SyncSummary { try await core.syncNow() }
+
+    /// Background work within `budget` (see `BackgroundDrain`).
+    public func drain(budget: Duration) async throws -> DrainSummary {
+        try await core.drain(deadlineMs: UInt64(max(0, budget.milliseconds)))
+    }
+
+    /// A delivery photo (JPEG data as captured). Durable when this returns.
+    public func addPhoto(
+        _ barcode: String, jpeg: Data, kind: PhotoKind = .goods,
+        capturedAt: Date = Date(), gps: GpsFixRecord? = nil
+    ) async throws -> OutboxItemRecord {
+        try await core.addPhoto(
+            barcode: barcode, photo: jpeg, kind: kind, capturedAtMs: capturedAt.epochMilliseconds, gps: gps)
+    }
+
+    /// The consignee's signature (PNG), printed name, time and place. Durable when this returns.
+    public func sign(
+        _ barcode: String, signaturePng: Data, signedBy: String,
+        capturedAt: Date = Date(), gps: GpsFixRecord? = nil
+    ) async throws -> SignResult {
+        try await core.sign(
+            barcode: barcode, signature: signaturePng, signedBy: signedBy,
+            capturedAtMs: capturedAt.epochMilliseconds, gps: gps)
+    }
+
+    /// Stops background work, waiting at most `timeout` for requests in flight.
+    public func shutdown(timeout: Duration = .seconds(5)) async {
+        await core.shutdown(timeoutMs: UInt64(max(0, timeout.milliseconds)))
+    }
+}
+
+/// Feeds listener calls (made on core threads) into an AsyncStream.
+private final class StreamListener: DriverListener, @unchecked Sendable {
+    private let continuation: AsyncStream<DriverUpdate>.Continuation
+    init(_ continuation: AsyncStream<DriverUpdate>.Continuation) { self.continuation = continuation }
+    func onStopChanged(stop: StopRecord) { continuation.yield(.stopChanged(stop)) }
+    func onOutboxItemChanged(item: OutboxItemRecord) { continuation.yield(.outboxItemChanged(item)) }
+    func onUploadProgress(progress: UploadProgressRecord) { continuation.yield(.uploadProgress(progress)) }
+}
+
+/// Tells the core when the device has a usable network path. Only changes are reported: each
+/// `setOnline(true)` wakes the core's sync at once, and path updates repeat.
+public final class ConnectivityReporter: @unchecked Sendable {
+    private let monitor = NWPathMonitor()
+    private let queue = DispatchQueue(label: "com.upn.driver.connectivity")
+    private let session: DriverSession
+    private var last: Bool?
+
+    public init(session: DriverSession) { self.session = session }
+
+    public func start() {
+        monitor.pathUpdateHandler = { [weak self] path in
+            guard let self else { return }
+            let online = path.status == .satisfied
+            if self.last != online {  // on `queue` only
+                self.last = online
+                self.session.setOnline(online)
+            }
+        }
+        monitor.start(queue: queue)
+    }
+
+    public func stop() { monitor.cancel() }
+}
+
+/// Drains the outbox in a `BGProcessingTask` (network required). Add `identifier` to
+/// `BGTaskSchedulerPermittedIdentifiers` in Info.plist, call `register` before the app finishes
+/// launching, and `schedule()` whenever something was captured.
+public enum BackgroundDrain {
+    public static let identifier = "com.upn.driver.drain"
+
+    /// How long one background run may send for. The core stops cleanly at the deadline; if iOS
+    /// expires the task first, whatever was cut short is consistent and goes next time.
+    public static var budget: Duration = .seconds(60)
+
+    public static func register(session: @escaping @Sendable () -> DriverSession?) {
+        BGTaskScheduler.shared.register(forTaskWithIdentifier: identifier, using: nil) { task in
+            guard let task = task as? BGProcessingTask else { return }
+            handle(task, session: session())
+        }
+    }
+
+    public static func schedule(after delay: TimeInterval = 0) {
+        let request = BGProcessingTaskRequest(identifier: identifier)
+        request.requiresNetworkConnectivity = true
+        request.requiresExternalPower = false
+        request.earliestBeginDate = Date(timeIntervalSinceNow: delay)
+        try? BGTaskScheduler.shared.submit(request)
+    }
+
+    private static func handle(_ task: BGProcessingTask, session: DriverSession?) {
+        guard let session else {
+            task.setTaskCompleted(success: true)
+            return
+        }
+        let done = Once()
+        Task {
+            do {
+                let summary = try await session.drain(budget: budget)
+                if summary.pending > 0 { schedule(after: 15 * 60) }
+                done.run { task.setTaskCompleted(success: summary.flush.ended != .offline) }
+            } catch {
+                schedule(after: 15 * 60)
+                done.run { task.setTaskCompleted(success: false) }
+            }
+        }
+        // iOS wants the task completed at once on expiry. The drain itself cannot be stopped
+        // early from here; it ends at its own deadline and leaves everything consistent.
+        task.expirationHandler = {
+            schedule(after: 15 * 60)
+            done.run { task.setTaskCompleted(success: false) }
+        }
+    }
+}
+
+/// Runs its closure at most once, from any thread.
+private final class Once: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ran = false
+    func run(_ body: () -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        if !ran {
+            ran = true
+            body()
+        }
+    }
+}
+
+extension Date {
+    var epochMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
