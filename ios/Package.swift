@@ -8,7 +8,7 @@ import PackageDescription
 
 let package = Package(
     name: "UpnDriver",
-    platforms: [.iOS(.v15)],
+    platforms: [.iOS(.v16)],
     products: [
         .library(name: "UpnDriver", targets: ["UpnDriver", "UpnDriverCore"]),
     ],

@@ -178,7 +178,11 @@ fn a_whole_delivery_through_the_ffi_surface() {
     assert_eq!(received.pods.len(), 1);
     assert_eq!(received.images.len(), 1);
 
-    // Cancelled: no more calls.
+    // Dropped or cancelled: no more calls.
+    let dropped = Arc::new(Recorder::default());
+    let dropped_handle = core.subscribe(dropped.clone()).unwrap();
+    drop(dropped_handle);
+    let heard_by_dropped = dropped.stops.lock().unwrap().len();
     handle.cancel();
     assert!(!handle.is_active());
     let before = recorder.items.lock().unwrap().len();
@@ -191,6 +195,8 @@ fn a_whole_delivery_through_the_ffi_surface() {
     ))
     .unwrap();
     assert_eq!(recorder.items.lock().unwrap().len(), before);
+    assert_eq!(dropped.stops.lock().unwrap().len(), heard_by_dropped);
+    assert!(dropped.items.lock().unwrap().is_empty());
 
     let diagnostics = core.diagnostics().unwrap();
     assert_eq!(diagnostics.stops, 4);

@@ -331,7 +331,7 @@ fn kotlin_tools() -> Result<KotlinTools> {
 // ---------------------------------------------------------------------------------------------
 // Kotlin tests
 
-/// Every `.kt` file directly in `dir` (not below), sorted.
+/// The `.kt` files in `dir` (and below it when `recursive`), sorted.
 fn kotlin_files(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let entries =
@@ -496,6 +496,11 @@ fn kotlin_tests(bindings: &Path) -> Result {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if run_started.elapsed() > limit => {
+                // SIGTERM first, so the JVM's shutdown hook stops the simulator it started.
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                std::thread::sleep(Duration::from_secs(5));
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(

@@ -292,20 +292,25 @@ val TESTS =
                 assertEquals(FlushEnd.DONE, drained.flush.ended)
             }
         },
-        TestCase("cancelling_the_listener_handle_stops_updates") { env ->
+        TestCase("cancelling_or_releasing_the_listener_handle_stops_updates") { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
                 val recorder = Recorder()
                 val handle = core.subscribe(recorder)
+                val dropped = Recorder()
+                val droppedHandle = core.subscribe(dropped)
                 core.addPhoto(barcode, Samples.photoJpeg(8), PhotoKind.GOODS, nowMs(), null)
-                eventually("the photo to be heard") { recorder.items.isNotEmpty() }
+                eventually("the photo to be heard") { recorder.items.isNotEmpty() && dropped.items.isNotEmpty() }
                 handle.cancel()
                 assertFalse(handle.isActive())
+                droppedHandle.close() // releasing the handle unsubscribes too
                 val heard = recorder.items.size + recorder.stops.size
+                val heardByDropped = dropped.items.size + dropped.stops.size
                 core.addPhoto(barcode, Samples.photoJpeg(9), PhotoKind.GOODS, nowMs(), null)
                 delay(200)
                 assertEquals(heard, recorder.items.size + recorder.stops.size)
+                assertEquals(heardByDropped, dropped.items.size + dropped.stops.size)
                 handle.cancel() // idempotent
                 handle.close()
             }
