@@ -51,7 +51,9 @@ fn root() -> PathBuf {
 }
 
 fn target_dir() -> PathBuf {
-    root().join("target")
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn cargo() -> String {
