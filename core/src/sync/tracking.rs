@@ -298,12 +298,20 @@ mod tests {
         }
     }
 
+    /// The scripted fake only answers the tracking feed.
+    fn not_scripted() -> UpnError {
+        UpnError::Invalid {
+            status: 0,
+            message: "not scripted in this test".into(),
+        }
+    }
+
     impl UpnApi for Scripted {
         async fn fetch_consignments(
             &self,
             _since: Option<&str>,
         ) -> std::result::Result<ConsignmentFeed, UpnError> {
-            unimplemented!()
+            Err(not_scripted())
         }
         async fn take_tracking_batch(
             &self,
@@ -326,7 +334,7 @@ mod tests {
             _: &str,
             _: &PodSubmission,
         ) -> std::result::Result<PodReceipt, UpnError> {
-            unimplemented!()
+            Err(not_scripted())
         }
         async fn upload_image(
             &self,
@@ -336,7 +344,7 @@ mod tests {
             _: Vec<u8>,
             _: Progress,
         ) -> std::result::Result<ImageReceipt, UpnError> {
-            unimplemented!()
+            Err(not_scripted())
         }
     }
 
