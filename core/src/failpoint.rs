@@ -27,8 +27,11 @@ mod hooks {
 
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-    pub(super) fn registry() -> &'static Mutex<HashMap<String, Vec<(u64, Hook)>>> {
-        static REGISTRY: OnceLock<Mutex<HashMap<String, Vec<(u64, Hook)>>>> = OnceLock::new();
+    /// Hooks by failpoint name, each with the id its guard removes it by.
+    pub(super) type Registry = Mutex<HashMap<String, Vec<(u64, Hook)>>>;
+
+    pub(super) fn registry() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
         REGISTRY.get_or_init(Default::default)
     }
 
