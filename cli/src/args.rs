@@ -39,6 +39,9 @@ pub enum Command {
     Outbox(OutboxArgs),
     /// A delivery day against the embedded simulator on a free loopback port.
     Demo(DemoArgs),
+    /// Match a purchase invoice's charge lines (CSV: barcode, description, amount) to
+    /// consignments by exact UPN barcode; near misses are warnings, never matches.
+    InvoiceMatch(InvoiceMatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,4 +200,15 @@ pub struct DemoArgs {
     /// Keep the demo's data in this folder (default: a temporary folder, removed afterwards).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InvoiceMatchArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The invoice: CSV with a header row naming barcode, description and amount.
+    pub file: PathBuf,
+    /// Print {"matched", "near_misses", "unmatched"} as JSON; `line` is the file's line number.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
         Command::Photo(a) => commands::capture::photo(a),
         Command::Sign(a) => commands::capture::sign(a),
         Command::Outbox(a) => commands::outbox::run(a),
+        Command::InvoiceMatch(a) => commands::invoice::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -4,6 +4,7 @@ pub mod capture;
 pub mod demo;
 pub mod demo_tracking;
 pub mod flush;
+pub mod invoice;
 pub mod outbox;
 pub mod show;
 pub mod sim;

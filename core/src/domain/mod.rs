@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod consignment;
+pub mod invoice;
 pub mod outbox;
 pub mod stop_list;
 pub mod tracking;

@@ -6,6 +6,7 @@
 //! One file per feature: `mod.rs` (open, import, stop list), `tracking.rs`, `outbox.rs`.
 
 mod engine;
+mod invoice;
 mod outbox;
 mod tracking;
 
