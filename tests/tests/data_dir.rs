@@ -7,7 +7,7 @@ use std::path::Path;
 use upn_core::store::blobs::QUARANTINE_DIR_NAME;
 use upn_core::store::{DB_FILE_NAME, LOCK_FILE_NAME};
 use upn_core::{Driver, DriverConfig, Error};
-use upn_e2e::{sim, signature, upn_config};
+use upn_e2e::{signature, sim, upn_config};
 use upn_sim::{SimConfig, SimHandle};
 
 fn small() -> SimConfig {
@@ -70,7 +70,13 @@ fn folder_with_a_capture(sim: &SimHandle) -> (tempfile::TempDir, String) {
     driver.import_now().expect("import");
     let barcode = sim.consignments()[0].barcode.clone();
     let signed = driver
-        .sign(&barcode, &signature(1), "Owner Test", chrono::Utc::now(), None)
+        .sign(
+            &barcode,
+            &signature(1),
+            "Owner Test",
+            chrono::Utc::now(),
+            None,
+        )
         .expect("sign");
     drop(driver);
     (data, signed.item.id)
@@ -104,7 +110,11 @@ fn a_capture_file_of_the_owner_cannot_be_swept_by_a_second_opener() {
 
     let err = open(&sim, data.path()).expect_err("the owner holds the folder");
     assert!(matches!(err, Error::AlreadyOpen { .. }), "{err:?}");
-    assert_eq!(snapshot(data.path()), before, "a refused opener changed the folder");
+    assert_eq!(
+        snapshot(data.path()),
+        before,
+        "a refused opener changed the folder"
+    );
     assert!(blob_names(data.path()).contains(&in_flight));
 }
 
@@ -221,7 +231,10 @@ fn a_newer_or_corrupt_database_is_refused_and_the_folder_stays_byte_identical() 
         let before = snapshot(data.path());
         let err = open(&sim, data.path()).expect_err("must refuse");
         match case {
-            "newer" => assert!(matches!(err, Error::StoreTooNew { found: 999, .. }), "{err:?}"),
+            "newer" => assert!(
+                matches!(err, Error::StoreTooNew { found: 999, .. }),
+                "{err:?}"
+            ),
             _ => assert!(matches!(err, Error::StoreUnreadable { .. }), "{err:?}"),
         }
         assert_eq!(snapshot(data.path()), before, "{case}");

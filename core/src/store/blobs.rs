@@ -175,7 +175,8 @@ impl Blobs {
         for (name, _) in files.iter().filter(|(n, _)| !referenced.contains(n)) {
             fs::create_dir_all(&quarantine).map_err(Error::io("creating the quarantine folder"))?;
             let target = free_name(&quarantine, name);
-            fs::rename(self.path(name), &target).map_err(Error::io("quarantining a capture file"))?;
+            fs::rename(self.path(name), &target)
+                .map_err(Error::io("quarantining a capture file"))?;
             swept.quarantined += 1;
         }
         if swept.quarantined > 0 {
@@ -272,8 +273,11 @@ mod tests {
         let outside = dir.path().join("outside.jpg");
         fs::write(&outside, b"precious").unwrap();
         #[cfg(unix)]
-        std::os::unix::fs::symlink(&outside, blobs.dir().join(format!("{}.orig", "9".repeat(32))))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            &outside,
+            blobs.dir().join(format!("{}.orig", "9".repeat(32))),
+        )
+        .unwrap();
 
         let referenced: HashSet<String> = [kept.name.clone()].into();
         let swept = blobs.sweep(&referenced).unwrap();
@@ -294,13 +298,22 @@ mod tests {
         let mut moved = vec![format!(".tmp-{B}.upload"), format!("{B}.orig")];
         moved.sort();
         assert_eq!(names(&quarantine), moved);
-        assert_eq!(fs::read(quarantine.join(format!("{B}.orig"))).unwrap(), b"orphan");
+        assert_eq!(
+            fs::read(quarantine.join(format!("{B}.orig"))).unwrap(),
+            b"orphan"
+        );
 
         // A second orphan of the same name never replaces the first one in quarantine.
         blobs.write(&format!("{B}.orig"), b"again").unwrap();
         assert_eq!(blobs.sweep(&referenced).unwrap().quarantined, 1);
-        assert_eq!(fs::read(quarantine.join(format!("{B}.orig"))).unwrap(), b"orphan");
-        assert_eq!(fs::read(quarantine.join(format!("{B}.orig.1"))).unwrap(), b"again");
+        assert_eq!(
+            fs::read(quarantine.join(format!("{B}.orig"))).unwrap(),
+            b"orphan"
+        );
+        assert_eq!(
+            fs::read(quarantine.join(format!("{B}.orig.1"))).unwrap(),
+            b"again"
+        );
     }
 
     #[test]
@@ -311,7 +324,10 @@ mod tests {
         blobs.write(&format!("{A}.upload"), b"rendition").unwrap();
         let before = names(blobs.dir());
         let err = blobs.sweep(&HashSet::new()).unwrap_err();
-        assert!(matches!(err, Error::NeedsRecovery { files: 2, .. }), "{err}");
+        assert!(
+            matches!(err, Error::NeedsRecovery { files: 2, .. }),
+            "{err}"
+        );
         assert_eq!(names(blobs.dir()), before);
         assert!(!dir.path().join(QUARANTINE_DIR_NAME).exists());
 

@@ -129,7 +129,9 @@ fn preflight(path: &Path) -> Result<()> {
     let conn = open_read_only(path).map_err(unreadable)?;
     let found = (|| -> rusqlite::Result<u32> {
         // Reading the schema proves the file is a database at all; the header alone does not.
-        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
         conn.query_row("PRAGMA user_version", [], |r| r.get(0))
     })()
     .map_err(unreadable)?;

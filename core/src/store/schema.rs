@@ -154,8 +154,10 @@ mod tests {
 
     fn newer_file(path: &std::path::Path, journal_mode: &str) {
         let conn = Connection::open(path).expect("open");
-        conn.query_row(&format!("PRAGMA journal_mode = {journal_mode}"), [], |_| Ok(()))
-            .expect("journal mode");
+        conn.query_row(&format!("PRAGMA journal_mode = {journal_mode}"), [], |_| {
+            Ok(())
+        })
+        .expect("journal mode");
         conn.execute_batch(
             "CREATE TABLE future (x INTEGER); INSERT INTO future VALUES (1);
              PRAGMA user_version = 999;",
@@ -312,13 +314,24 @@ mod tests {
             store.sync_time(keys::TRACKING_LAST_SUCCESS).expect("sync"),
             Some(utc("2026-11-26T10:05:00.020Z"))
         );
-        assert_eq!(store.sync_state(keys::TRACKING_FIRST_ATTEMPT).expect("sync"), None);
         assert_eq!(
-            store.sync_state(keys::IMPORT_CURSOR).expect("sync").as_deref(),
+            store
+                .sync_state(keys::TRACKING_FIRST_ATTEMPT)
+                .expect("sync"),
+            None
+        );
+        assert_eq!(
+            store
+                .sync_state(keys::IMPORT_CURSOR)
+                .expect("sync")
+                .as_deref(),
             Some("cursor-7")
         );
         assert_eq!(
-            store.sync_state(keys::CLOCK_OFFSET_MS).expect("sync").as_deref(),
+            store
+                .sync_state(keys::CLOCK_OFFSET_MS)
+                .expect("sync")
+                .as_deref(),
             Some("-1500")
         );
 
@@ -355,11 +368,16 @@ mod tests {
         }
         let pallet_at: i64 = store
             .conn()
-            .query_row("SELECT stage_at FROM pallets WHERE barcode = 'P1'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT stage_at FROM pallets WHERE barcode = 'P1'",
+                [],
+                |r| r.get(0),
+            )
             .expect("pallet");
-        assert_eq!(pallet_at, utc("2026-11-26T08:00:00.001Z").timestamp_millis());
+        assert_eq!(
+            pallet_at,
+            utc("2026-11-26T08:00:00.001Z").timestamp_millis()
+        );
     }
 
     #[test]
