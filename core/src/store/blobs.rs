@@ -166,12 +166,20 @@ impl Blobs {
         if referenced.is_empty() {
             Self::check_recoverable(data_dir)?;
         }
+        let quarantine = data_dir.join(QUARANTINE_DIR_NAME);
+        // Never through a symlink: not into a linked blobs/ nor out to a linked quarantine/.
+        let linked = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| !m.file_type().is_dir());
+        if linked(&self.dir) || linked(&quarantine) {
+            tracing::warn!(
+                "blobs/ or quarantine/ is not a plain folder; the orphan sweep is skipped"
+            );
+            return Ok(Swept::default());
+        }
         let (files, foreign) = self.core_files()?;
         let mut swept = Swept {
             foreign,
             ..Swept::default()
         };
-        let quarantine = data_dir.join(QUARANTINE_DIR_NAME);
         for (name, _) in files.iter().filter(|(n, _)| !referenced.contains(n)) {
             fs::create_dir_all(&quarantine).map_err(Error::io("creating the quarantine folder"))?;
             let target = free_name(&quarantine, name);
@@ -314,6 +322,30 @@ mod tests {
             fs::read(quarantine.join(format!("{B}.orig.1"))).unwrap(),
             b"again"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_sweep_never_works_through_a_linked_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let orphan = format!("{B}.orig");
+        fs::write(elsewhere.path().join(&orphan), b"not ours to move").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(BLOB_DIR_NAME)).unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let referenced: HashSet<String> = [format!("{A}.orig")].into();
+        assert_eq!(blobs.sweep(&referenced).unwrap(), Swept::default());
+        assert_eq!(names(elsewhere.path()), [orphan.clone()]);
+
+        // A plain blobs/ but a linked quarantine/: nothing is moved out through it.
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        blobs.write(&orphan, b"orphan").unwrap();
+        let target = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(target.path(), dir.path().join(QUARANTINE_DIR_NAME)).unwrap();
+        assert_eq!(blobs.sweep(&referenced).unwrap().quarantined, 0);
+        assert_eq!(names(blobs.dir()), [orphan]);
+        assert!(names(target.path()).is_empty());
     }
 
     #[test]
