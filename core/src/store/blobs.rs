@@ -335,7 +335,7 @@ mod tests {
         let blobs = Blobs::open(dir.path()).unwrap();
         let referenced: HashSet<String> = [format!("{A}.orig")].into();
         assert_eq!(blobs.sweep(&referenced).unwrap(), Swept::default());
-        assert_eq!(names(elsewhere.path()), [orphan.clone()]);
+        assert_eq!(names(elsewhere.path()), std::slice::from_ref(&orphan));
 
         // A plain blobs/ but a linked quarantine/: nothing is moved out through it.
         let dir = tempfile::tempdir().unwrap();
