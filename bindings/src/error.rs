@@ -42,6 +42,15 @@ pub enum CoreError {
     /// The device storage failed; `disk_full` asks the user to free space.
     #[error("storage failed: {reason}")]
     Storage { disk_full: bool, reason: String },
+    /// Another `DriverCore` (or a `upn-driver` command) owns this data folder: one owner at a
+    /// time. Close the other one, or try again shortly.
+    #[error("{reason}")]
+    AlreadyOpen { reason: String },
+    /// The data folder holds capture files its database does not know (the database was lost,
+    /// emptied or replaced). Nothing was changed: a person restores the database or moves the
+    /// files aside; the core never decides that alone.
+    #[error("{reason}")]
+    NeedsRecovery { reason: String },
     /// `shutdown` was called: open a new `DriverCore`.
     #[error("the driver core was shut down; open it again")]
     ShutDown,
@@ -85,10 +94,12 @@ impl From<upn_core::Error> for CoreError {
                 disk_full: upn_core::error::is_disk_full(source),
                 reason,
             },
-            E::StoreTooNew { .. } => CoreError::Storage {
+            E::StoreTooNew { .. } | E::StoreUnreadable { .. } => CoreError::Storage {
                 disk_full: false,
                 reason,
             },
+            E::AlreadyOpen { .. } => CoreError::AlreadyOpen { reason },
+            E::NeedsRecovery { .. } => CoreError::NeedsRecovery { reason },
         }
     }
 }
@@ -158,6 +169,26 @@ mod tests {
                     supported: 3,
                 },
                 "Storage",
+            ),
+            (
+                E::StoreUnreadable {
+                    path: "db".into(),
+                    reason: "file is not a database".into(),
+                },
+                "Storage",
+            ),
+            (
+                E::AlreadyOpen {
+                    data_dir: "/data".into(),
+                },
+                "AlreadyOpen",
+            ),
+            (
+                E::NeedsRecovery {
+                    data_dir: "/data".into(),
+                    files: 2,
+                },
+                "NeedsRecovery",
             ),
         ];
         for (core, expected) in cases {

@@ -282,3 +282,18 @@ fn errors_are_typed() {
     let core = DriverCore::open(other.path().to_string_lossy().into(), wrong_key).unwrap();
     assert_eq!(block_on(core.import_now()), Err(CoreError::Unauthorized));
 }
+
+#[test]
+fn a_second_core_on_the_same_data_folder_is_already_open_until_the_first_shuts_down() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let path: String = dir.path().to_string_lossy().into();
+    let first = DriverCore::open(path.clone(), config(&sim)).unwrap();
+    let second = DriverCore::open(path.clone(), config(&sim));
+    assert!(
+        matches!(&second, Err(CoreError::AlreadyOpen { reason }) if reason.contains("in use")),
+        "{second:?}"
+    );
+    block_on(first.shutdown(5_000));
+    DriverCore::open(path, config(&sim)).expect("free again after shutdown");
+}

@@ -102,6 +102,10 @@ pub struct DriverArgs {
     /// Depot code. The API key comes from UPN_API_KEY, so it stays out of shell history.
     #[arg(long, value_name = "CODE")]
     pub depot: String,
+    /// When the app or another upn-driver owns the data folder, wait this long for it before
+    /// giving up (exit 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::commands::LOCK_WAIT_SECS)]
+    pub lock_wait: u64,
 }
 
 #[derive(Debug, Args)]

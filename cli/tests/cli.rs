@@ -240,3 +240,56 @@ fn the_demo_prints_a_stop_list() {
     assert!(text.contains("#3 image"), "{text}");
     assert!(text.contains("timeline"), "{text}");
 }
+
+/// The data folder's owner (an app, another command) keeps the CLI out: it waits a bounded
+/// time, says so, and gives up with exit 1; when the owner lets go within the wait, it goes on.
+#[test]
+fn a_command_waits_a_bounded_time_for_the_data_folders_owner() {
+    let sim = sim(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = sim.api_key();
+    let owner = upn_core::Driver::open(upn_core::DriverConfig::new(
+        dir.path(),
+        upn_core::upn::UpnConfig {
+            endpoint: sim.endpoint(),
+            depot: sim.depot(),
+            api_key: upn_core::upn::ApiKey::new(key.clone()),
+        },
+    ))
+    .expect("owner");
+
+    let started = std::time::Instant::now();
+    let out = driver(
+        &sim.endpoint(),
+        &sim.depot(),
+        Some(&key),
+        dir.path(),
+        &["outbox", "--lock-wait", "1"],
+    );
+    let waited = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is in use"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--lock-wait"), "{}", stderr(&out));
+    assert!(waited >= std::time::Duration::from_secs(1), "{waited:?}");
+    assert!(waited < std::time::Duration::from_secs(8), "{waited:?}");
+
+    // Released while the command waits: it then runs normally.
+    let mut child = Command::new(BIN)
+        .args(["outbox", "--lock-wait", "30", "--db"])
+        .arg(dir.path())
+        .args(["--endpoint", &sim.endpoint(), "--depot", &sim.depot()])
+        .env("UPN_API_KEY", &key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut errors = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut waiting = String::new();
+    errors.read_line(&mut waiting).expect("read");
+    assert!(waiting.contains("waiting up to 30 s"), "{waiting}");
+    drop(owner);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut errors, &mut rest).expect("read");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{rest}");
+}

@@ -33,6 +33,20 @@ pub enum Error {
     #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
     StoreTooNew { found: u32, supported: u32 },
 
+    /// The database file is not a readable database (damaged, or not ours). It was left
+    /// byte-for-byte as found.
+    #[error("the database file {path} is unreadable ({reason}); it was left untouched: restore it from a backup or ask support")]
+    StoreUnreadable { path: String, reason: String },
+
+    /// Another process (or another open in this one) owns the data folder: one owner at a time.
+    #[error("the data folder {data_dir} is in use by another open of the driver core (the app or another upn-driver); close it or try again shortly")]
+    AlreadyOpen { data_dir: String },
+
+    /// The data folder holds capture files but the database knows no captures: the database
+    /// was lost, emptied or replaced. Nothing was deleted; a person has to decide.
+    #[error("the data folder {data_dir} holds {files} capture file(s) in blobs/ but its database has no captures (lost, emptied or replaced?); nothing was changed: restore the database from a backup, or move blobs/ aside to start afresh")]
+    NeedsRecovery { data_dir: String, files: u32 },
+
     #[error("storage failed{}: {reason}", if *disk_full { " (the device is out of space)" } else { "" })]
     Storage { reason: String, disk_full: bool },
 

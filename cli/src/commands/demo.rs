@@ -41,7 +41,10 @@ pub fn run(args: DemoArgs) -> Result<u8, CliError> {
         depot: sim.depot(),
         api_key: ApiKey::new(sim.api_key()),
     };
-    let driver = Driver::open(DriverConfig::new(data_dir, upn))?;
+    let driver = super::open_waiting(
+        DriverConfig::new(data_dir, upn),
+        Duration::from_secs(super::LOCK_WAIT_SECS),
+    )?;
 
     println!("\n== Morning import at the depot");
     let report = driver.import_now()?;

@@ -11,6 +11,8 @@ pub mod sim;
 pub mod stops;
 pub mod sync;
 
+use std::time::{Duration, Instant};
+
 use upn_core::upn::{ApiKey, UpnConfig};
 use upn_core::{Driver, DriverConfig};
 
@@ -31,8 +33,50 @@ pub fn open_driver(args: &DriverArgs) -> Result<Driver, CliError> {
         depot: args.depot.clone(),
         api_key: ApiKey::new(api_key),
     };
-    Ok(Driver::open(DriverConfig::new(args.db.clone(), upn))?)
+    open_waiting(
+        DriverConfig::new(args.db.clone(), upn),
+        Duration::from_secs(args.lock_wait),
+    )
 }
+
+/// How long a command waits, by default, for the data folder's owner to let go.
+pub const LOCK_WAIT_SECS: u64 = 10;
+
+/// Opens the core, waiting up to `wait` while another open (the app, another command) owns the
+/// data folder; then gives up with exit 1 and says who to close.
+pub fn open_waiting(config: DriverConfig, wait: Duration) -> Result<Driver, CliError> {
+    let deadline = Instant::now() + wait;
+    let mut told = false;
+    loop {
+        match Driver::open(config.clone()) {
+            Err(upn_core::Error::AlreadyOpen { data_dir }) => {
+                let now = Instant::now();
+                if now < deadline && !told {
+                    // Said once, so a person (or a test) knows the command is waiting, not hung.
+                    eprintln!(
+                        "upn-driver: the data folder {data_dir} is in use; waiting up to {} s for it",
+                        wait.as_secs()
+                    );
+                    told = true;
+                }
+                if now >= deadline {
+                    return Err(CliError::failed(format!(
+                        "the data folder {data_dir} is in use by the app or another upn-driver \
+                         (waited {} s); close it and try again, or pass a larger --lock-wait",
+                        wait.as_secs()
+                    )));
+                }
+                std::thread::sleep(
+                    LOCK_POLL.min(deadline.saturating_duration_since(Instant::now())),
+                );
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// How often a waiting command tries the data folder's lock again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
 
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)

@@ -26,7 +26,7 @@ use crate::listener::Listeners;
 use crate::media::MediaLimits;
 use crate::store::blobs::Blobs;
 use crate::store::captures::Capture;
-use crate::store::{Store, DB_FILE_NAME};
+use crate::store::{DataDir, DataDirLock, Store};
 use crate::sync::import::{self, lock, validate_barcode, ImportReport};
 use crate::upn::http::HttpUpn;
 use crate::upn::UpnConfig;
@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     pub outbox_gate: tokio::sync::Mutex<()>,
     /// Wakes the outbox task; keeps one permit, so a capture during a flush starts another.
     pub outbox_wake: Notify,
+    /// One owner per data folder: held until the last background task lets go of `Shared`.
+    _owner: DataDirLock,
 }
 
 impl Shared {
@@ -180,10 +182,8 @@ impl Driver {
             ));
         }
         let api = HttpUpn::new(config.upn.clone())?;
-        let store = Store::open(&config.data_dir.join(DB_FILE_NAME))?;
-        let blobs = Blobs::open(&config.data_dir)?;
-        // Files of captures whose row never committed (a crash mid-capture) go now.
-        blobs.sweep(&store.referenced_blobs()?)?;
+        // The folder is owned (locked) for the life of `Shared`, before anything reads it.
+        let DataDir { lock, store, blobs } = DataDir::open(&config.data_dir)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("upn-core")
@@ -203,6 +203,7 @@ impl Driver {
             tracking_gate: tokio::sync::Mutex::new(()),
             outbox_gate: tokio::sync::Mutex::new(()),
             outbox_wake: Notify::new(),
+            _owner: lock,
         });
         let driver = Self { runtime, shared };
         driver.resume()?;

@@ -80,15 +80,15 @@ fn corrupt(id: &str, what: &str) -> Error {
 fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
     let id: String = r.get(0)?;
     let kind: String = r.get(2)?;
-    let captured_at: String = r.get(4)?;
+    let captured_at: i64 = r.get(4)?;
     let lat: Option<f64> = r.get(7)?;
     let lon: Option<f64> = r.get(8)?;
     let accuracy: Option<f64> = r.get(9)?;
-    let fix_at: Option<String> = r.get(10)?;
+    let fix_at: Option<i64> = r.get(10)?;
     let state: String = r.get(18)?;
     let upload_file: Option<String> = r.get(15)?;
-    let next: Option<String> = r.get(20)?;
-    let sent: Option<String> = r.get(22)?;
+    let next: Option<i64> = r.get(20)?;
+    let sent: Option<i64> = r.get(22)?;
     let build = || -> Result<Capture> {
         let fix = match (lat, lon, accuracy, fix_at) {
             (Some(lat), Some(lon), Some(acc), Some(at)) => Some(CheckedFix {
@@ -96,7 +96,7 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
                     lat,
                     lon,
                     acc,
-                    parse_time(&at).ok_or_else(|| corrupt(&id, "fix time"))?,
+                    parse_time(at).ok_or_else(|| corrupt(&id, "fix time"))?,
                 ),
                 stale: r.get::<_, i64>(11)? != 0,
             }),
@@ -114,7 +114,7 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
             kind: CaptureKind::from_code(&kind).ok_or_else(|| corrupt(&id, "kind"))?,
             barcode: r.get(1)?,
             seq: r.get(3)?,
-            captured_at: parse_time(&captured_at).ok_or_else(|| corrupt(&id, "capture time"))?,
+            captured_at: parse_time(captured_at).ok_or_else(|| corrupt(&id, "capture time"))?,
             clock_offset_ms: r.get(5)?,
             signed_by: r.get(6)?,
             fix,
@@ -126,9 +126,9 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
             upload,
             state: ItemState::from_code(&state).ok_or_else(|| corrupt(&id, "state"))?,
             attempts: r.get::<_, i64>(19)?.clamp(0, u32::MAX as i64) as u32,
-            next_attempt_at: next.as_deref().and_then(parse_time),
+            next_attempt_at: next.and_then(parse_time),
             last_error: r.get(21)?,
-            sent_at: sent.as_deref().and_then(parse_time),
+            sent_at: sent.and_then(parse_time),
             upn_reference: r.get(23)?,
             replaces: r.get(24)?,
             id: id.clone(),
@@ -253,12 +253,12 @@ impl Store {
 
     /// When the next queued item becomes due, if any is waiting on a backoff.
     pub fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<String> = self.conn().query_row(
+        let at: Option<i64> = self.conn().query_row(
             "SELECT MIN(next_attempt_at) FROM captures WHERE state = 'queued'",
             [],
             |r| r.get(0),
         )?;
-        Ok(at.as_deref().and_then(parse_time))
+        Ok(at.and_then(parse_time))
     }
 
     pub fn set_upload_rendition(&mut self, id: &str, upload: &BlobRef) -> Result<()> {
@@ -452,7 +452,7 @@ impl Store {
                 _ => {}
             }
         }
-        let (oldest, bytes, last): (Option<String>, Option<i64>, Option<String>) =
+        let (oldest, bytes, last): (Option<i64>, Option<i64>, Option<i64>) =
             self.conn().query_row(
                 "SELECT
                     (SELECT MIN(captured_at) FROM captures WHERE state IN ('waiting','queued','sending','needs_attention')),
@@ -462,9 +462,9 @@ impl Store {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-        stats.oldest_pending_captured_at = oldest.as_deref().and_then(parse_time);
+        stats.oldest_pending_captured_at = oldest.and_then(parse_time);
         stats.bytes_pending = bytes.unwrap_or(0).max(0) as u64;
-        stats.last_success_at = last.as_deref().and_then(parse_time);
+        stats.last_success_at = last.and_then(parse_time);
         Ok(stats)
     }
 }

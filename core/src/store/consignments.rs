@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{format_time, keys, parse_time, set_sync_state, Store};
+use super::{format_time, keys, parse_time, set_sync_state, set_sync_time, Store};
 use crate::domain::{
     Address, Cancellation, Consignment, Pallet, Party, ServiceLevel, Stage, Window,
 };
@@ -49,7 +49,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut counts = ImportCounts::default();
         for c in &changes.consignments {
-            let previous: Option<String> = tx
+            let previous: Option<i64> = tx
                 .query_row(
                     "SELECT upn_updated_at FROM consignments WHERE barcode = ?1",
                     [&c.barcode],
@@ -61,7 +61,7 @@ impl Store {
                 Some(p) if p == format_time(c.upn_updated_at) => counts.unchanged += 1,
                 Some(_) => counts.updated += 1,
             }
-            upsert_consignment(&tx, c, &received_at)?;
+            upsert_consignment(&tx, c, received_at)?;
             super::tracking::recompute_stages(&tx, &c.barcode)?;
         }
         for (barcode, cancellation) in &changes.cancellations {
@@ -76,7 +76,7 @@ impl Store {
             }
         }
         set_sync_state(&tx, keys::IMPORT_CURSOR, &changes.cursor)?;
-        set_sync_state(&tx, keys::IMPORT_LAST_SUCCESS, &received_at)?;
+        set_sync_time(&tx, keys::IMPORT_LAST_SUCCESS, changes.received_at)?;
         let offset_ms = (changes.received_at - changes.server_time).num_milliseconds();
         set_sync_state(&tx, keys::CLOCK_OFFSET_MS, &offset_ms.to_string())?;
         tx.commit()?;
@@ -122,7 +122,7 @@ impl Store {
     }
 }
 
-fn upsert_consignment(tx: &Connection, c: &Consignment, imported_at: &str) -> Result<()> {
+fn upsert_consignment(tx: &Connection, c: &Consignment, imported_at: i64) -> Result<()> {
     let lines = serde_json::to_string(&c.address.lines)
         .map_err(|e| Error::invalid("address lines", e.to_string()))?;
     // Tracking stages are the device's own knowledge: an import never overwrites them.
@@ -199,8 +199,8 @@ fn consignment_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Consignment>> {
     let window_to: Option<String> = r.get(14)?;
     let delivery_date: String = r.get(15)?;
     let stage: Option<String> = r.get(17)?;
-    let cancelled_at: Option<String> = r.get(18)?;
-    let upn_updated_at: String = r.get(20)?;
+    let cancelled_at: Option<i64> = r.get(18)?;
+    let upn_updated_at: i64 = r.get(20)?;
 
     let build = || -> Result<Consignment> {
         let lines: Vec<String> =
@@ -216,7 +216,7 @@ fn consignment_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Consignment>> {
         };
         let cancelled = match cancelled_at {
             Some(at) => Some(Cancellation {
-                at: parse_time(&at).ok_or_else(|| corrupt("cancellation time", &barcode))?,
+                at: parse_time(at).ok_or_else(|| corrupt("cancellation time", &barcode))?,
                 reason: r.get(19)?,
             }),
             None => None,
@@ -247,7 +247,7 @@ fn consignment_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Consignment>> {
             instructions: r.get(16)?,
             stage: stage.as_deref().map(Stage::from_code),
             cancelled,
-            upn_updated_at: parse_time(&upn_updated_at)
+            upn_updated_at: parse_time(upn_updated_at)
                 .ok_or_else(|| corrupt("update time", &barcode))?,
             barcode: barcode.clone(),
         })

@@ -13,15 +13,73 @@ pub mod tracking;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
+use blobs::Blobs;
 
 pub use consignments::{FeedChanges, ImportCounts};
 
 /// File name of the database inside the app's data folder.
 pub const DB_FILE_NAME: &str = "upn-driver.db";
+/// The lock file whose exclusive lock makes one owner per data folder.
+pub const LOCK_FILE_NAME: &str = "upn-driver.lock";
+
+/// Exclusive ownership of a data folder, for as long as this value lives: an advisory lock
+/// (`flock` on Unix) on [`LOCK_FILE_NAME`], held by the open file. Any second open, in this
+/// process or another, is refused with [`Error::AlreadyOpen`], so only one core at a time
+/// writes captures, runs the orphan sweep or pulls tracking batches in that folder. The lock
+/// goes with the file descriptor: a crashed or killed owner never leaves the folder locked.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    pub fn acquire(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(Error::io("creating the data folder"))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(data_dir.join(LOCK_FILE_NAME))
+            .map_err(Error::io("opening the data folder's lock file"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::AlreadyOpen {
+                data_dir: data_dir.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking the data folder")(e)),
+        }
+    }
+}
+
+/// Everything the core keeps in a data folder, opened in the one safe order: own the folder,
+/// refuse a lost database next to capture files, open (and migrate) the database, then sweep.
+#[derive(Debug)]
+pub struct DataDir {
+    pub lock: DataDirLock,
+    pub store: Store,
+    pub blobs: Blobs,
+}
+
+impl DataDir {
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let lock = DataDirLock::acquire(data_dir)?;
+        let db = data_dir.join(DB_FILE_NAME);
+        if !db.exists() {
+            // Checked before the database is created, so a refusal leaves the folder as found.
+            Blobs::check_recoverable(data_dir)?;
+        }
+        let store = Store::open(&db)?;
+        let blobs = Blobs::open(data_dir)?;
+        // Under the lock no capture of another process can be between its file and its row.
+        blobs.sweep(&store.referenced_blobs()?)?;
+        Ok(Self { lock, store, blobs })
+    }
+}
 
 pub struct Store {
     conn: Connection,
@@ -48,14 +106,82 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Reads an existing database file without writing anything and refuses it when it is newer
+/// than this code or not a database. It runs before [`configure`], because switching to WAL
+/// rewrites the file header and creates `-wal`/`-shm` siblings.
+fn preflight(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        // An empty file is what SQLite itself treats as a new database.
+        Ok(m) if m.len() == 0 => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("reading the database file")(e)),
+    }
+    let unreadable = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+            Error::StoreUnreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
+        }
+        _ => Error::from(e),
+    };
+    let conn = open_read_only(path).map_err(unreadable)?;
+    let found = (|| -> rusqlite::Result<u32> {
+        // Reading the schema proves the file is a database at all; the header alone does not.
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+    })()
+    .map_err(unreadable)?;
+    if found > schema::latest_version() {
+        return Err(Error::StoreTooNew {
+            found,
+            supported: schema::latest_version(),
+        });
+    }
+    Ok(())
+}
+
+/// A connection that cannot write. Without a `-wal` sibling the main file holds everything, so
+/// it is opened `immutable`: no locks, no `-shm`, nothing created next to it.
+fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if Path::new(&wal).exists() {
+        return Connection::open_with_flags(path, flags);
+    }
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+}
+
+/// `path` percent-encoded for an SQLite `file:` URI (every byte but unreserved ones and `/`).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(b) {
+            out.push(*b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// A file that is newer than this code or not a database is refused before anything writes
+    /// to it (see [`preflight`]): it stays byte-for-byte as found, and no `-wal`/`-shm` appear.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(Error::io("creating the data folder"))?;
             }
         }
+        preflight(path)?;
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrate(&mut conn)?;
@@ -88,7 +214,10 @@ impl Store {
     }
 
     pub fn sync_time(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.sync_state(key)?.and_then(|v| parse_time(&v)))
+        Ok(self
+            .sync_state(key)?
+            .and_then(|v| v.parse::<i64>().ok())
+            .and_then(parse_time))
     }
 }
 
@@ -101,15 +230,23 @@ pub(crate) fn set_sync_state(conn: &Connection, key: &str, value: &str) -> Resul
     Ok(())
 }
 
-/// Timestamps are stored as fixed-width RFC 3339 UTC text, so text order is time order.
-pub(crate) fn format_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+/// Times in the key/value sync state are the decimal text of [`format_time`].
+pub(crate) fn set_sync_time(conn: &Connection, key: &str, t: DateTime<Utc>) -> Result<()> {
+    set_sync_state(conn, key, &format_time(t).to_string())
 }
 
-pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+/// Instants are stored as INTEGER milliseconds since the Unix epoch (UTC), so SQL orders and
+/// compares them numerically whatever their year.
+pub(crate) fn format_time(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The years a stored instant may fall in; anything else is damage (or a hostile server's value
+/// that got in before it was range-checked) and reads as unreadable rather than as a time.
+pub const STORED_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+pub(crate) fn parse_time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).filter(|t| STORED_YEARS.contains(&t.year()))
 }
 
 /// Keys of [`Store::sync_state`].
@@ -127,4 +264,27 @@ pub mod keys {
     pub const TRACKING_FIRST_ATTEMPT: &str = "tracking.first_attempt";
     /// The last tracking pull's failure, as shown to people (never a response body).
     pub const TRACKING_LAST_ERROR: &str = "tracking.last_error";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn instants_round_trip_as_epoch_ms_within_the_stored_years_only() {
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 26, 10, 0, 0)
+            .unwrap()
+            .checked_add_signed(chrono::Duration::milliseconds(999))
+            .unwrap();
+        assert_eq!(parse_time(format_time(t)), Some(t));
+        for (year, readable) in [(1999, false), (2000, true), (2100, true), (2101, false)] {
+            let t = Utc.with_ymd_and_hms(year, 6, 1, 0, 0, 0).unwrap();
+            assert_eq!(parse_time(format_time(t)).is_some(), readable, "{year}");
+        }
+        assert_eq!(parse_time(0), None);
+        assert_eq!(parse_time(i64::MAX), None);
+        assert_eq!(parse_time(i64::MIN), None);
+    }
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{format_time, keys, parse_time, set_sync_state, Store};
+use super::{format_time, keys, parse_time, set_sync_state, set_sync_time, Store};
 use crate::digest::sha256_hex;
 use crate::domain::tracking::{
     keep_newest, newest, sort_timeline, supersedes, target, CaptureType, Location, Source,
@@ -132,8 +132,8 @@ impl Store {
                 [id],
                 |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, Vec<u8>>(3)?,
                     ))
@@ -145,8 +145,8 @@ impl Store {
         };
         Ok(Some(InboxBatch {
             id,
-            received_at: parse_time(&received_at).ok_or_else(|| corrupt_batch(id))?,
-            server_time: server_time.as_deref().and_then(parse_time),
+            received_at: parse_time(received_at).ok_or_else(|| corrupt_batch(id))?,
+            server_time: server_time.and_then(parse_time),
             sha256,
             body,
         }))
@@ -261,8 +261,8 @@ impl Store {
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, Option<String>>(5)?,
@@ -273,8 +273,8 @@ impl Store {
             let (id, received_at, server_time, bytes, sha256, error) = row?;
             out.push(FailedBatch {
                 id,
-                received_at: parse_time(&received_at).ok_or_else(|| corrupt_batch(id))?,
-                server_time: server_time.as_deref().and_then(parse_time),
+                received_at: parse_time(received_at).ok_or_else(|| corrupt_batch(id))?,
+                server_time: server_time.and_then(parse_time),
                 bytes: u64::try_from(bytes).unwrap_or(0),
                 sha256,
                 error: error.unwrap_or_default(),
@@ -301,7 +301,7 @@ impl Store {
              SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM sync_state WHERE key IN (?1, ?3))",
             params![
                 keys::TRACKING_FIRST_ATTEMPT,
-                format_time(now),
+                format_time(now).to_string(),
                 keys::TRACKING_LAST_SUCCESS
             ],
         )?;
@@ -311,7 +311,7 @@ impl Store {
     /// Records a successful pull (and forgets the last failure).
     pub fn note_tracking_success(&mut self, now: DateTime<Utc>) -> Result<()> {
         let tx = self.conn_mut().transaction()?;
-        set_sync_state(&tx, keys::TRACKING_LAST_SUCCESS, &format_time(now))?;
+        set_sync_time(&tx, keys::TRACKING_LAST_SUCCESS, now)?;
         tx.execute(
             "DELETE FROM sync_state WHERE key = ?1",
             [keys::TRACKING_LAST_ERROR],
@@ -379,9 +379,9 @@ fn insert_event(
     Ok(n == 1)
 }
 
-fn mark_from(stage: Option<String>, at: Option<String>) -> Option<StageMark> {
+fn mark_from(stage: Option<String>, at: Option<i64>) -> Option<StageMark> {
     let stage = stage?;
-    let at = parse_time(&at?)?;
+    let at = parse_time(at?)?;
     Some(StageMark::new(Stage::from_code(&stage), at))
 }
 
@@ -397,7 +397,7 @@ fn apply_candidates(
         .query_row([barcode], |r| {
             Ok(mark_from(
                 r.get::<_, Option<String>>(0)?,
-                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<i64>>(1)?,
             ))
         })
         .optional()?;
@@ -479,7 +479,7 @@ fn events_of(conn: &Connection, barcode: &str) -> Result<Vec<TrackingEvent>> {
 
 fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Result<TrackingEvent>> {
     let id: String = r.get(0)?;
-    let at: String = r.get(5)?;
+    let at: i64 = r.get(5)?;
     let source: String = r.get(9)?;
     let description: Option<String> = r.get(6)?;
     let lat: Option<f64> = r.get(7)?;
@@ -489,7 +489,7 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<Result<TrackingEvent>> {
         lat,
         lon,
     });
-    let (Some(at), Some(source)) = (parse_time(&at), Source::from_code(&source)) else {
+    let (Some(at), Some(source)) = (parse_time(at), Source::from_code(&source)) else {
         return Ok(Err(Error::Storage {
             reason: format!("stored tracking event {id} is unreadable"),
             disk_full: false,
