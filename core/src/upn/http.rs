@@ -475,6 +475,64 @@ mod tests {
     }
 
     #[test]
+    fn redirects_are_a_refusal_of_their_own() {
+        for s in [301, 302, 303, 307, 308] {
+            let e = classify(StatusCode::from_u16(s).unwrap(), "", "m".into(), None);
+            assert_eq!(e, UpnError::Redirected { status: s });
+            assert!(!e.is_recoverable());
+        }
+    }
+
+    #[test]
+    fn retry_after_is_clamped_and_garbage_ignored() {
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let p = |v: &str| parse_retry_after(v, now);
+        assert_eq!(p("120"), Some(Duration::from_secs(120)));
+        assert_eq!(p(" 0 "), Some(Duration::ZERO));
+        assert_eq!(p("99999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(p("99999999999999999999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            p("Sun, 01 Mar 2026 12:10:00 GMT"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(p("Sun, 01 Mar 2099 12:10:00 GMT"), Some(MAX_RETRY_AFTER));
+        assert_eq!(p("Sat, 01 Jan 2000 00:00:00 GMT"), Some(Duration::ZERO));
+        for garbage in ["", "-5", "1.5", "soon", "Fri, 31 Dec 9999 23:59:59 GMT", "1e9"] {
+            assert_eq!(p(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn server_messages_are_scrubbed_of_the_key_and_bounded() {
+        let key = ApiKey::new("k-123");
+        assert_eq!(
+            scrub("bad k-123, really k-123\n", &key),
+            "bad <redacted>, really <redacted> "
+        );
+        let long = "x".repeat(10_000);
+        assert_eq!(scrub(&long, &key).chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn path_values_are_percent_encoded_one_segment_each() {
+        let client = HttpUpn::new(UpnConfig {
+            endpoint: "https://upn.example/api/".into(),
+            depot: "042".into(),
+            api_key: ApiKey::new("k"),
+        })
+        .expect("client");
+        // Barcodes are validated before this point; the encoding is the second line of defence.
+        let url = client.url(&wire::pod_segments("042", "../a/b?c=1#d"));
+        assert_eq!(
+            url.as_str(),
+            "https://upn.example/api/v1/depots/042/consignments/..%2Fa%2Fb%3Fc=1%23d/pod"
+        );
+        assert_eq!(url.query(), None);
+    }
+
+    #[test]
     fn rejects_non_http_endpoint() {
         let config = UpnConfig {
             endpoint: "ftp://x".into(),

@@ -229,3 +229,69 @@ pub trait UpnApi: Send + Sync {
         progress: Progress,
     ) -> impl Future<Output = Result<ImageReceipt, UpnError>> + Send;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str, depot: &str, key: &str) -> UpnConfig {
+        UpnConfig {
+            endpoint: endpoint.into(),
+            depot: depot.into(),
+            api_key: ApiKey::new(key),
+        }
+    }
+
+    fn refused_field(c: UpnConfig) -> &'static str {
+        match c.validate() {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert!(!reason.contains("s3cr3t"), "{reason}");
+                field
+            }
+            other => panic!("{c:?} was accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_key_goes_only_to_https_or_this_device() {
+        for ok in [
+            "https://api.upn.example",
+            "https://api.upn.example:8443/base/",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:9000",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+        ] {
+            assert!(config(ok, "042", "k").validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "ftp://127.0.0.1",
+            "http://upn.example",
+            "http://10.0.0.1",
+            "http://127.0.0.1.example.com",
+            "http://localhost.example.com",
+            "https://user:pw@upn.example",
+            "https://upn.example/?x=1",
+            "https://upn.example/#f",
+            "file:///etc/passwd",
+            "data:text/plain,x",
+            "upn.example",
+            "",
+        ] {
+            assert_eq!(refused_field(config(bad, "042", "k")), "endpoint", "{bad}");
+        }
+    }
+
+    #[test]
+    fn depot_and_key_are_checked_strictly() {
+        let e = "https://upn.example";
+        for bad in ["", "../../x", "042?x=1", "04 2", "042/", "é42", "12345678901234567"] {
+            assert_eq!(refused_field(config(e, bad, "k")), "depot", "{bad:?}");
+        }
+        for bad in ["", "s3cr3t\n", " s3cr3t", "s3 cr3t", "s3cr3t\u{7f}", "s3cr3té"] {
+            assert_eq!(refused_field(config(e, "042", bad)), "api key", "{bad:?}");
+        }
+        assert!(config(e, "ABC123", "s3cr3t-_.~!").validate().is_ok());
+    }
+}

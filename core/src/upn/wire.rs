@@ -520,3 +520,32 @@ pub mod stage {
     pub const CARDED: &str = "CARDED";
     pub const COMPLAINT_RAISED: &str = "COMPLAINT_RAISED";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_outside_the_accepted_years_are_refused() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(check_instant("at", at("2026-05-01T10:00:00Z")).is_ok());
+        assert!(check_instant("at", at("2000-01-01T00:00:00Z")).is_ok());
+        assert!(check_instant("at", at("2100-12-31T23:59:59Z")).is_ok());
+        let e = check_instant("at", at("2101-01-01T00:00:00Z")).unwrap_err();
+        assert!(e.contains("at") && e.contains("2100"), "{e}");
+        assert!(check_instant("at", at("1999-12-31T23:59:59Z")).is_err());
+        assert_eq!(parse_instant("+10000-01-01T00:00:00Z"), None);
+        assert_eq!(parse_instant("2150-01-01T00:00:00Z"), None);
+        assert_eq!(parse_instant("garbage"), None);
+        assert_eq!(
+            parse_instant("2026-05-01T10:00:00+01:00"),
+            Some(at("2026-05-01T09:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn path_helpers_join_segments() {
+        assert_eq!(pod_path("042", "B1"), "/v1/depots/042/consignments/B1/pod");
+        assert_eq!(tracking_events_path("042"), "/v1/depots/042/tracking-events");
+    }
+}
