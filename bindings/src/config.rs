@@ -250,10 +250,26 @@ mod tests {
         let cases: Vec<(CoreConfig, &std::path::Path, &str)> = vec![
             (with(|c| c.depot_code = "../../x".into()), &dir, "depot"),
             (with(|c| c.depot_code = "042?x=1".into()), &dir, "depot"),
-            (with(|c| c.endpoint = "ftp://127.0.0.1".into()), &dir, "endpoint"),
-            (with(|c| c.endpoint = "http://upn.example".into()), &dir, "endpoint"),
-            (with(|c| c.api_key = ApiKey::new("key\n".into())), &dir, "api key"),
-            (with(|c| c.api_key = ApiKey::new("a key".into())), &dir, "api key"),
+            (
+                with(|c| c.endpoint = "ftp://127.0.0.1".into()),
+                &dir,
+                "endpoint",
+            ),
+            (
+                with(|c| c.endpoint = "http://upn.example".into()),
+                &dir,
+                "endpoint",
+            ),
+            (
+                with(|c| c.api_key = ApiKey::new("key\n".into())),
+                &dir,
+                "api key",
+            ),
+            (
+                with(|c| c.api_key = ApiKey::new("a key".into())),
+                &dir,
+                "api key",
+            ),
             (config(), &file, "data_dir"),
         ];
         for (c, data_dir, expected) in cases {
@@ -265,7 +281,10 @@ mod tests {
                 Err(other) => panic!("{expected}: {other:?}"),
                 Ok(_) => panic!("{expected}: opened"),
             }
-            assert!(!dir.exists(), "{expected}: a refused open created the folder");
+            assert!(
+                !dir.exists(),
+                "{expected}: a refused open created the folder"
+            );
         }
     }
 

@@ -286,7 +286,9 @@ impl Listener {
 
 #[test]
 fn bad_flag_values_exit_2_name_the_problem_and_send_nothing() {
-    let upn = Listener::start(|_| "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".into());
+    let upn = Listener::start(|_| {
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".into()
+    });
     let endpoint = upn.endpoint();
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("a-file");
@@ -314,8 +316,15 @@ fn bad_flag_values_exit_2_name_the_problem_and_send_nothing() {
             assert!(stderr(&out).contains(names), "{names}: {}", stderr(&out));
         }
     }
-    assert_eq!(upn.connections(), 0, "a refused configuration sent something");
-    assert!(!dir.exists(), "a refused configuration created the data folder");
+    assert_eq!(
+        upn.connections(),
+        0,
+        "a refused configuration sent something"
+    );
+    assert!(
+        !dir.exists(),
+        "a refused configuration created the data folder"
+    );
     assert_eq!(std::fs::read(&file).expect("file"), b"not a folder");
 }
 
@@ -374,7 +383,13 @@ fn a_server_message_echoing_the_key_never_reaches_stderr() {
         )
     });
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = driver(&upn.endpoint(), "042", Some(key), dir.path(), &["sync", "-vv"]);
+    let out = driver(
+        &upn.endpoint(),
+        "042",
+        Some(key),
+        dir.path(),
+        &["sync", "-vv"],
+    );
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(upn.connections() > 0);
     let text = format!("{}{}", stdout(&out), stderr(&out));
@@ -387,9 +402,19 @@ fn stops_json_into_a_closed_pipe_does_not_panic() {
     let sim = sim(30);
     let dir = tempfile::tempdir().expect("tempdir");
     let key = sim.api_key();
-    let out = driver(&sim.endpoint(), &sim.depot(), Some(&key), dir.path(), &["sync"]);
+    let out = driver(
+        &sim.endpoint(),
+        &sim.depot(),
+        Some(&key),
+        dir.path(),
+        &["sync"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    for args in [&["stops", "--json"][..], &["stops"][..], &["outbox", "--json"][..]] {
+    for args in [
+        &["stops", "--json"][..],
+        &["stops"][..],
+        &["outbox", "--json"][..],
+    ] {
         // The reader is gone before the child writes a byte: every write is EPIPE, at once.
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);

@@ -44,8 +44,7 @@ struct Hostile {
 
 impl Hostile {
     fn start(handler: impl Fn(&Request) -> String + Send + Sync + 'static) -> Self {
-        let listener =
-            TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind");
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
@@ -80,7 +79,9 @@ impl Hostile {
 }
 
 fn read_request(stream: &TcpStream) -> Option<Request> {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
     let mut content_length = 0usize;
@@ -299,10 +300,16 @@ fn a_consignment_with_a_bad_instant_is_refused_alone_and_later_imports_still_app
     assert_eq!(report.counts.added, 1, "{report:?}");
     assert_eq!(report.refused.len(), 3, "{report:?}");
     let reasons: Vec<&str> = report.refused.iter().map(|r| r.reason.as_str()).collect();
-    assert!(reasons.iter().any(|r| r.contains("updated_at")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("updated_at")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r.contains("barcode")), "{reasons:?}");
     assert!(
-        report.refused.iter().all(|r| r.barcode.as_deref() != Some("../../x")),
+        report
+            .refused
+            .iter()
+            .all(|r| r.barcode.as_deref() != Some("../../x")),
         "an invalid barcode is not echoed: {report:?}"
     );
     let stops = driver.stops().expect("the stop list reads");
@@ -371,7 +378,11 @@ fn redirects_are_refused_and_never_followed() {
         if r.is("GET", "/consignments") {
             respond("200 OK", "", &body)
         } else if r.is("GET", "/tracking-events") {
-            respond("302 Found", &format!("Location: {target}{}\r\n", r.path), "")
+            respond(
+                "302 Found",
+                &format!("Location: {target}{}\r\n", r.path),
+                "",
+            )
         } else {
             respond(
                 "307 Temporary Redirect",
@@ -384,7 +395,13 @@ fn redirects_are_refused_and_never_followed() {
     let driver = open(dir.path(), hostile.endpoint());
     driver.import_now().expect("import");
     driver
-        .sign(&cs[0].barcode, &signature(2), "R. Edirect", Utc::now(), None)
+        .sign(
+            &cs[0].barcode,
+            &signature(2),
+            "R. Edirect",
+            Utc::now(),
+            None,
+        )
         .expect("sign");
 
     driver.flush_now().expect("flush");
@@ -435,7 +452,9 @@ fn a_server_message_that_echoes_the_key_is_scrubbed_everywhere() {
     let dir = tempfile::tempdir().expect("tempdir");
     let driver = open(dir.path(), hostile.endpoint());
     driver.import_now().expect("first import");
-    let err = driver.import_now().expect_err("the second import is refused");
+    let err = driver
+        .import_now()
+        .expect_err("the second import is refused");
     let text = format!("{err} {err:?}");
     assert!(!text.contains(KEY), "the key leaked into the error: {text}");
     assert!(text.contains("<redacted>"), "{text}");
@@ -485,25 +504,60 @@ fn bad_configuration_is_refused_as_invalid_input_before_anything_is_sent() {
     let endpoint = listener.endpoint();
     let file = tempfile::NamedTempFile::new().expect("file");
     let cases: Vec<(&str, UpnConfig, Option<std::path::PathBuf>)> = vec![
-        ("depot", UpnConfig { depot: "../../x".into(), ..config(endpoint.clone()) }, None),
-        ("depot", UpnConfig { depot: "042?x=1".into(), ..config(endpoint.clone()) }, None),
-        ("depot", UpnConfig { depot: "".into(), ..config(endpoint.clone()) }, None),
+        (
+            "depot",
+            UpnConfig {
+                depot: "../../x".into(),
+                ..config(endpoint.clone())
+            },
+            None,
+        ),
+        (
+            "depot",
+            UpnConfig {
+                depot: "042?x=1".into(),
+                ..config(endpoint.clone())
+            },
+            None,
+        ),
+        (
+            "depot",
+            UpnConfig {
+                depot: "".into(),
+                ..config(endpoint.clone())
+            },
+            None,
+        ),
         ("endpoint", config("ftp://127.0.0.1/".into()), None),
         ("endpoint", config("http://upn.example.com".into()), None),
         ("endpoint", config("http://10.0.0.1:8080".into()), None),
-        ("endpoint", config(format!("http://user:pw@{}", listener.addr)), None),
+        (
+            "endpoint",
+            config(format!("http://user:pw@{}", listener.addr)),
+            None,
+        ),
         ("endpoint", config("not a url".into()), None),
         (
             "api key",
-            UpnConfig { api_key: ApiKey::new(format!("{KEY}\n")), ..config(endpoint.clone()) },
+            UpnConfig {
+                api_key: ApiKey::new(format!("{KEY}\n")),
+                ..config(endpoint.clone())
+            },
             None,
         ),
         (
             "api key",
-            UpnConfig { api_key: ApiKey::new("two words"), ..config(endpoint.clone()) },
+            UpnConfig {
+                api_key: ApiKey::new("two words"),
+                ..config(endpoint.clone())
+            },
             None,
         ),
-        ("data_dir", config(endpoint.clone()), Some(file.path().to_path_buf())),
+        (
+            "data_dir",
+            config(endpoint.clone()),
+            Some(file.path().to_path_buf()),
+        ),
     ];
     for (field, upn, dir) in cases {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -516,11 +570,17 @@ fn bad_configuration_is_refused_as_invalid_input_before_anything_is_sent() {
             other => panic!("{field}: expected invalid input for {upn:?}, got {other:?}"),
         }
         if data_dir != file.path() {
-            assert!(!data_dir.exists(), "{field}: a refused open created {data_dir:?}");
+            assert!(
+                !data_dir.exists(),
+                "{field}: a refused open created {data_dir:?}"
+            );
         }
     }
     // Loopback http and localhost are fine.
-    for ok in [endpoint.clone(), format!("http://localhost:{}", listener.addr.port())] {
+    for ok in [
+        endpoint.clone(),
+        format!("http://localhost:{}", listener.addr.port()),
+    ] {
         let tmp = tempfile::tempdir().expect("tempdir");
         open(tmp.path(), ok);
     }

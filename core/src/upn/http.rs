@@ -499,7 +499,14 @@ mod tests {
         );
         assert_eq!(p("Sun, 01 Mar 2099 12:10:00 GMT"), Some(MAX_RETRY_AFTER));
         assert_eq!(p("Sat, 01 Jan 2000 00:00:00 GMT"), Some(Duration::ZERO));
-        for garbage in ["", "-5", "1.5", "soon", "Fri, 31 Dec 9999 23:59:59 GMT", "1e9"] {
+        for garbage in [
+            "",
+            "-5",
+            "1.5",
+            "soon",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "1e9",
+        ] {
             assert_eq!(p(garbage), None, "{garbage:?}");
         }
     }

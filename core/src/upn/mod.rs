@@ -286,10 +286,25 @@ mod tests {
     #[test]
     fn depot_and_key_are_checked_strictly() {
         let e = "https://upn.example";
-        for bad in ["", "../../x", "042?x=1", "04 2", "042/", "é42", "12345678901234567"] {
+        for bad in [
+            "",
+            "../../x",
+            "042?x=1",
+            "04 2",
+            "042/",
+            "é42",
+            "12345678901234567",
+        ] {
             assert_eq!(refused_field(config(e, bad, "k")), "depot", "{bad:?}");
         }
-        for bad in ["", "s3cr3t\n", " s3cr3t", "s3 cr3t", "s3cr3t\u{7f}", "s3cr3té"] {
+        for bad in [
+            "",
+            "s3cr3t\n",
+            " s3cr3t",
+            "s3 cr3t",
+            "s3cr3t\u{7f}",
+            "s3cr3té",
+        ] {
             assert_eq!(refused_field(config(e, "042", bad)), "api key", "{bad:?}");
         }
         assert!(config(e, "ABC123", "s3cr3t-_.~!").validate().is_ok());

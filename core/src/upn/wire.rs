@@ -546,6 +546,9 @@ mod tests {
     #[test]
     fn path_helpers_join_segments() {
         assert_eq!(pod_path("042", "B1"), "/v1/depots/042/consignments/B1/pod");
-        assert_eq!(tracking_events_path("042"), "/v1/depots/042/tracking-events");
+        assert_eq!(
+            tracking_events_path("042"),
+            "/v1/depots/042/tracking-events"
+        );
     }
 }
