@@ -234,6 +234,60 @@ mod tests {
         assert_eq!(field_of_dir(), "data_dir");
     }
 
+    /// Bad configuration is `InvalidInput` naming the field, from `DriverCore::open` itself,
+    /// before any file is created or anything sent.
+    #[test]
+    fn open_refuses_bad_configuration_as_invalid_input() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        let dir = tmp.path().join("data");
+        let with = |f: fn(&mut CoreConfig)| {
+            let mut c = config();
+            f(&mut c);
+            c
+        };
+        let cases: Vec<(CoreConfig, &std::path::Path, &str)> = vec![
+            (with(|c| c.depot_code = "../../x".into()), &dir, "depot"),
+            (with(|c| c.depot_code = "042?x=1".into()), &dir, "depot"),
+            (
+                with(|c| c.endpoint = "ftp://127.0.0.1".into()),
+                &dir,
+                "endpoint",
+            ),
+            (
+                with(|c| c.endpoint = "http://upn.example".into()),
+                &dir,
+                "endpoint",
+            ),
+            (
+                with(|c| c.api_key = ApiKey::new("key\n".into())),
+                &dir,
+                "api key",
+            ),
+            (
+                with(|c| c.api_key = ApiKey::new("a key".into())),
+                &dir,
+                "api key",
+            ),
+            (config(), &file, "data_dir"),
+        ];
+        for (c, data_dir, expected) in cases {
+            match crate::DriverCore::open(data_dir.to_string_lossy().into(), c) {
+                Err(CoreError::InvalidInput { field, reason }) => {
+                    assert_eq!(field, expected, "{reason}");
+                    assert!(!reason.contains("secret-key-123"), "{reason}");
+                }
+                Err(other) => panic!("{expected}: {other:?}"),
+                Ok(_) => panic!("{expected}: opened"),
+            }
+            assert!(
+                !dir.exists(),
+                "{expected}: a refused open created the folder"
+            );
+        }
+    }
+
     fn field_of_dir() -> String {
         match config().into_driver_config("  ".into()) {
             Err(CoreError::InvalidInput { field, .. }) => field,

@@ -93,13 +93,16 @@ pub enum SimFeature {
 /// Where the driver's data lives and which UPN to talk to.
 #[derive(Debug, Args, Clone)]
 pub struct DriverArgs {
-    /// The driver's data folder (database and captured files); created if missing.
+    /// The driver's data folder (database and captured files); created if missing, and
+    /// refused (exit 2) if it is a file.
     #[arg(long, value_name = "PATH")]
     pub db: PathBuf,
-    /// UPN base URL, e.g. http://127.0.0.1:8080 for the simulator.
+    /// UPN base URL: https://..., or http:// only to this device (127.0.0.1, ::1, localhost),
+    /// e.g. http://127.0.0.1:8080 for the simulator. Redirects and proxies are never used.
     #[arg(long, value_name = "URL")]
     pub endpoint: String,
-    /// Depot code. The API key comes from UPN_API_KEY, so it stays out of shell history.
+    /// Depot code (1 to 16 letters or digits). The API key comes from UPN_API_KEY, so it stays
+    /// out of shell history.
     #[arg(long, value_name = "CODE")]
     pub depot: String,
     /// When the app or another upn-driver owns the data folder, wait this long for it before

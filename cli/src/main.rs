@@ -3,6 +3,10 @@
 //!
 //! Exit codes: 0 done; 2 bad input or usage; 3 work remains queued or UPN unreachable; 1 anything else.
 
+// First: its `print!`, `println!` and `eprintln!` shadow std's in every module below, so no
+// command can panic on a closed pipe (`upn-driver stops --json | head -1`).
+#[macro_use]
+mod output;
 mod args;
 mod commands;
 mod render;
@@ -76,9 +80,13 @@ fn main() -> ExitCode {
         Command::Outbox(a) => commands::outbox::run(a),
         Command::InvoiceMatch(a) => commands::invoice::run(a),
     };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
+    match (result, output::write_failure()) {
+        (Ok(exit::OK), Some(failure)) => {
+            eprintln!("upn-driver: {failure}");
+            ExitCode::from(exit::FAILED)
+        }
+        (Ok(code), _) => ExitCode::from(code),
+        (Err(e), _) => {
             eprintln!("upn-driver: {}", e.message);
             ExitCode::from(e.code)
         }

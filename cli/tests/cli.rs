@@ -293,3 +293,205 @@ fn a_command_waits_a_bounded_time_for_the_data_folders_owner() {
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0), "{rest}");
 }
+
+
+/// A loopback listener that counts connections and answers each request with `respond(head)`
+/// (the request line and headers). For what the simulator never does: echo the key, or be a
+/// proxy that must see nothing.
+struct Listener {
+    addr: SocketAddr,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    fn start(respond: impl Fn(&str) -> String + Send + 'static) -> Self {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut head = String::new();
+                let mut reader = BufReader::new(&stream);
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => head.push_str(&line),
+                    }
+                }
+                let _ = stream.write_all(respond(&head).as_bytes());
+            }
+        });
+        Self { addr, connections }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn bad_flag_values_exit_2_name_the_problem_and_send_nothing() {
+    let upn = Listener::start(|_| {
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".into()
+    });
+    let endpoint = upn.endpoint();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a folder").expect("file");
+    let dir = tmp.path().join("data");
+    let cases: Vec<(&str, &str, &str, &std::path::Path, &str)> = vec![
+        // (endpoint, depot, key, --db, what stderr must name)
+        (&endpoint, "../../x", "k-1", &dir, "depot"),
+        (&endpoint, "042?x=1", "k-1", &dir, "depot"),
+        ("ftp://127.0.0.1/", "042", "k-1", &dir, "endpoint"),
+        ("http://upn.example.com", "042", "k-1", &dir, "endpoint"),
+        (&endpoint, "042", "k-1\n", &dir, "api key"),
+        (&endpoint, "042", "k 1", &dir, "api key"),
+        (&endpoint, "042", "k-1", &file, "a-file"),
+    ];
+    for (endpoint, depot, key, db, names) in cases {
+        for command in [&["sync"][..], &["stops"][..]] {
+            let out = driver(endpoint, depot, Some(key), db, command);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command:?} {endpoint} {depot:?} {key:?} {db:?}: {}",
+                stderr(&out)
+            );
+            assert!(stderr(&out).contains(names), "{names}: {}", stderr(&out));
+        }
+    }
+    assert_eq!(
+        upn.connections(),
+        0,
+        "a refused configuration sent something"
+    );
+    assert!(
+        !dir.exists(),
+        "a refused configuration created the data folder"
+    );
+    assert_eq!(std::fs::read(&file).expect("file"), b"not a folder");
+}
+
+#[test]
+fn an_environment_proxy_is_never_used() {
+    let sim = sim(3);
+    let proxy = Listener::start(|_| "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proxy_url = proxy.endpoint();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "sync",
+        "--db",
+        &dir.path().to_string_lossy(),
+        "--endpoint",
+        &sim.endpoint(),
+        "--depot",
+        &sim.depot(),
+    ])
+    .env("UPN_API_KEY", sim.api_key());
+    for var in ["NO_PROXY", "no_proxy"] {
+        cmd.env_remove(var);
+    }
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env(var, &proxy_url);
+    }
+    let out = cmd.output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3 new"), "{}", stdout(&out));
+    assert_eq!(proxy.connections(), 0, "the environment proxy saw traffic");
+}
+
+#[test]
+fn a_server_message_echoing_the_key_never_reaches_stderr() {
+    let key = "cli-secret-key-91b2";
+    let upn = Listener::start(|head| {
+        const HEADER: &str = "x-upn-api-key:";
+        let echoed = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(HEADER))
+            .map(|l| l[HEADER.len()..].trim().to_string())
+            .unwrap_or_default();
+        let body = format!(
+            r#"{{"server_time":"2026-01-01T00:00:00Z","error":{{"code":"invalid_request","message":"bad request with key {echoed}"}}}}"#
+        );
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = driver(
+        &upn.endpoint(),
+        "042",
+        Some(key),
+        dir.path(),
+        &["sync", "-vv"],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(upn.connections() > 0);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!text.contains(key), "the key reached the output: {text}");
+    assert!(text.contains("<redacted>"), "{text}");
+}
+
+#[test]
+fn stops_json_into_a_closed_pipe_does_not_panic() {
+    let sim = sim(30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = sim.api_key();
+    let out = driver(
+        &sim.endpoint(),
+        &sim.depot(),
+        Some(&key),
+        dir.path(),
+        &["sync"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for args in [
+        &["stops", "--json"][..],
+        &["stops"][..],
+        &["outbox", "--json"][..],
+    ] {
+        // The reader is gone before the child writes a byte: every write is EPIPE, at once.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(args)
+            .args([
+                "--db",
+                &dir.path().to_string_lossy(),
+                "--endpoint",
+                &sim.endpoint(),
+                "--depot",
+                &sim.depot(),
+            ])
+            .env("UPN_API_KEY", &key)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run");
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -295,6 +295,7 @@ impl SimState {
             cursor: self.cursor(),
             consignments,
             cancellations,
+            refused: Vec::new(),
         })
     }
 

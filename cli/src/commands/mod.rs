@@ -23,10 +23,13 @@ use crate::CliError;
 pub const API_KEY_ENV: &str = "UPN_API_KEY";
 
 pub fn open_driver(args: &DriverArgs) -> Result<Driver, CliError> {
-    let api_key = std::env::var(API_KEY_ENV).map_err(|_| {
-        CliError::bad_input(format!(
+    let api_key = std::env::var(API_KEY_ENV).map_err(|e| match e {
+        std::env::VarError::NotPresent => CliError::bad_input(format!(
             "{API_KEY_ENV} is not set: export the depot's UPN API key (the simulator prints it on its first line)"
-        ))
+        )),
+        std::env::VarError::NotUnicode(_) => CliError::bad_input(format!(
+            "{API_KEY_ENV} is not valid text: export the depot's UPN API key exactly as UPN issued it"
+        )),
     })?;
     let upn = UpnConfig {
         endpoint: args.endpoint.clone(),

@@ -24,6 +24,19 @@ pub fn run(args: SyncArgs) -> Result<u8, CliError> {
                 "imported: {} new, {} updated, {} unchanged, {} cancelled",
                 c.added, c.updated, c.unchanged, c.cancelled
             );
+            // UPN's bad records are refused one by one; the rest applied. Say so, on stderr.
+            for r in &report.refused {
+                eprintln!(
+                    "upn-driver: refused {} #{}{} from UPN: {}",
+                    r.kind,
+                    r.index,
+                    r.barcode
+                        .as_deref()
+                        .map(|b| format!(" ({b})"))
+                        .unwrap_or_default(),
+                    r.reason
+                );
+            }
         }
         Err(e) => keep_worst(e.into()),
     }

@@ -148,6 +148,26 @@ impl Shared {
     }
 }
 
+/// The data folder may be missing (it is created) but must not be something else.
+fn check_data_dir(dir: &std::path::Path) -> Result<()> {
+    if dir.as_os_str().is_empty() {
+        return Err(Error::invalid(
+            "data_dir",
+            "is empty; give the app's private data folder",
+        ));
+    }
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(Error::invalid(
+            "data_dir",
+            format!(
+                "{} is a file, not a folder; give the data folder (it is created if missing)",
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub struct Driver {
     runtime: tokio::runtime::Runtime,
     shared: Arc<Shared>,
@@ -169,18 +189,8 @@ impl Driver {
     }
 
     pub fn open_with_clock(config: DriverConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        if config.upn.depot.trim().is_empty() {
-            return Err(Error::invalid(
-                "depot",
-                "is empty; give the depot code UPN issued",
-            ));
-        }
-        if config.upn.api_key.expose().is_empty() {
-            return Err(Error::invalid(
-                "api key",
-                "is empty; set the depot's UPN API key",
-            ));
-        }
+        // Bad configuration is bad input, refused before anything is created or sent.
+        check_data_dir(&config.data_dir)?;
         let api = HttpUpn::new(config.upn.clone())?;
         // The folder is owned (locked) for the life of `Shared`, before anything reads it.
         let DataDir { lock, store, blobs } = DataDir::open(&config.data_dir)?;

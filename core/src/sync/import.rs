@@ -8,12 +8,15 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Address, Cancellation, Consignment, Pallet, Party, ServiceLevel, Window};
 use crate::error::{Error, Result};
 use crate::store::{keys, FeedChanges, ImportCounts, Store};
-use crate::upn::wire::{ConsignmentFeed, WireConsignment};
-use crate::upn::UpnApi;
+use crate::upn::wire::{self, ConsignmentFeed, RefusedRecord, WireConsignment};
+use crate::upn::{UpnApi, UpnError};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ImportReport {
     pub counts: ImportCounts,
+    /// Records of the feed that were refused one by one (unreadable, or a value out of range);
+    /// everything else applied. UPN sends them again only if they change.
+    pub refused: Vec<RefusedRecord>,
     pub server_time: DateTime<Utc>,
 }
 
@@ -24,14 +27,38 @@ pub async fn import_consignments(
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<ImportReport> {
     let cursor = lock(store)?.sync_state(keys::IMPORT_CURSOR)?;
-    let feed = api.fetch_consignments(cursor.as_deref()).await?;
+    let mut feed = api.fetch_consignments(cursor.as_deref()).await?;
+    check_feed(&feed)?;
+    let refused = std::mem::take(&mut feed.refused);
+    for r in &refused {
+        tracing::warn!(kind = r.kind, index = r.index, barcode = ?r.barcode, reason = %r.reason,
+            "UPN sent a record that was refused");
+    }
     let changes = feed_changes(feed, now());
     let counts = lock(store)?.apply_feed(&changes)?;
-    tracing::info!(?counts, "consignments imported");
+    tracing::info!(?counts, refused = refused.len(), "consignments imported");
     Ok(ImportReport {
         counts,
+        refused,
         server_time: changes.server_time,
     })
+}
+
+/// The feed's own fields, range-checked: a bad server time or cursor refuses the response
+/// (nothing applies, the next import asks again), since every record depends on them.
+fn check_feed(feed: &ConsignmentFeed) -> Result<()> {
+    let bad = |reason: String| Error::Upn(UpnError::BadResponse { reason });
+    wire::check_instant("the feed's server_time", feed.server_time).map_err(bad)?;
+    if feed.cursor.is_empty()
+        || feed.cursor.len() > wire::MAX_CURSOR_LEN
+        || !feed.cursor.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(bad(format!(
+            "the feed's cursor is not 1 to {} visible ASCII characters",
+            wire::MAX_CURSOR_LEN
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn lock(store: &Mutex<Store>) -> Result<std::sync::MutexGuard<'_, Store>> {
@@ -109,21 +136,8 @@ fn consignment(w: WireConsignment) -> Consignment {
 
 /// Rejects a barcode that cannot be a UPN barcode before it reaches the store or the network.
 pub fn validate_barcode(barcode: &str) -> Result<&str> {
-    if barcode.is_empty() {
-        return Err(Error::invalid(
-            "barcode",
-            "is empty; scan or type the consignment barcode",
-        ));
+    match wire::barcode_problem(barcode) {
+        Some(problem) => Err(Error::invalid("barcode", problem)),
+        None => Ok(barcode),
     }
-    if barcode.len() > 64
-        || !barcode
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(Error::invalid(
-            "barcode",
-            "must be up to 64 letters, digits or '-', exactly as on the label",
-        ));
-    }
-    Ok(barcode)
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::digest::sha256_hex;
 
 use super::wire::{self, ConsignmentFeed, ImageQuery, ImageReceipt, PodReceipt, PodSubmission};
-use super::{Progress, RawTrackingResponse, UpnApi, UpnConfig, UpnError};
+use super::{ApiKey, Progress, RawTrackingResponse, UpnApi, UpnConfig, UpnError};
 
 /// Upload bodies leave in chunks of this size, each reported to the progress callback.
 const UPLOAD_CHUNK_BYTES: usize = 32 * 1024;
@@ -19,6 +19,11 @@ const UPLOAD_CHUNK_BYTES: usize = 32 * 1024;
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Largest refusal body worth reading for its message.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+/// Longest server message kept in an error (and so in the store and on screen).
+const MAX_MESSAGE_CHARS: usize = 500;
+/// Longest wait UPN's `Retry-After` can impose: a larger value is a broken or hostile server,
+/// and must neither overflow the backoff arithmetic nor park an item for years.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 
 /// Network timeouts. Uploads get a longer total budget than feed calls.
 #[derive(Debug, Clone, Copy)]
@@ -43,27 +48,25 @@ impl Default for Timeouts {
 pub struct HttpUpn {
     client: reqwest::Client,
     config: UpnConfig,
-    base: String,
+    base: reqwest::Url,
     timeouts: Timeouts,
 }
 
 impl HttpUpn {
-    pub fn new(config: UpnConfig) -> Result<Self, UpnError> {
+    /// A client for `config`; bad configuration is refused as [`crate::Error::InvalidInput`].
+    pub fn new(config: UpnConfig) -> crate::Result<Self> {
         Self::with_timeouts(config, Timeouts::default())
     }
 
-    pub fn with_timeouts(config: UpnConfig, timeouts: Timeouts) -> Result<Self, UpnError> {
-        let base = config.endpoint.trim_end_matches('/').to_string();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(UpnError::Invalid {
-                status: 0,
-                message: format!(
-                    "endpoint {base:?} is not an http(s) URL; give e.g. https://api.upn.example"
-                ),
-            });
-        }
+    pub fn with_timeouts(config: UpnConfig, timeouts: Timeouts) -> crate::Result<Self> {
+        let base = config.validate()?;
+        // The API key goes to the configured origin and nowhere else: a redirect is a refusal
+        // (never followed, so neither the key header nor a POD body nor a consuming GET goes
+        // elsewhere), and no proxy from the environment sees the traffic.
         let client = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .user_agent(concat!("upn-driver-core/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| UpnError::Unreachable {
@@ -81,9 +84,19 @@ impl HttpUpn {
         &self.config
     }
 
-    fn request(&self, method: Method, path: &str, timeout: Duration) -> RequestBuilder {
+    /// The URL of `segments` under the endpoint, each segment percent-encoded on its own.
+    fn url(&self, segments: &[&str]) -> reqwest::Url {
+        let mut url = self.base.clone();
+        // Cannot fail: `UpnConfig::validate` refused URLs that cannot be a base.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn request(&self, method: Method, segments: &[&str], timeout: Duration) -> RequestBuilder {
         self.client
-            .request(method, format!("{}{}", self.base, path))
+            .request(method, self.url(segments))
             .timeout(timeout)
             .header(wire::API_KEY_HEADER, self.config.api_key.expose())
             .header(header::ACCEPT, "application/json")
@@ -97,7 +110,7 @@ impl HttpUpn {
             let body = read_bounded(&mut response, MAX_RESPONSE_BYTES).await?;
             Ok((response, body))
         } else {
-            Err(refusal(response).await)
+            Err(refusal(response, &self.config.api_key).await)
         }
     }
 
@@ -197,26 +210,51 @@ async fn read_bounded(response: &mut Response, limit: usize) -> Result<Vec<u8>, 
     Ok(body)
 }
 
+/// UPN's clock from its header; a malformed or out-of-range value counts as absent.
 fn server_time(response: &Response) -> Option<DateTime<Utc>> {
-    response
-        .headers()
-        .get(wire::SERVER_TIME_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
-        .map(|t| t.with_timezone(&Utc))
+    header_text(response.headers(), wire::SERVER_TIME_HEADER).and_then(wire::parse_instant)
 }
 
+fn header_text(headers: &header::HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Retry-After` of a response, relative to the server's own clock when it sent one.
 fn retry_after(response: &Response) -> Option<Duration> {
-    response
-        .headers()
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let headers = response.headers();
+    let value = header_text(headers, header::RETRY_AFTER)?;
+    let now = server_time(response)
+        .or_else(|| header_text(headers, header::DATE).and_then(http_date))
+        .unwrap_or_else(Utc::now);
+    parse_retry_after(value, now)
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date, clamped to [`MAX_RETRY_AFTER`]; garbage is
+/// ignored (`None`) and a date in the past means "now".
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits too many for a u64 are still "a very long time", not garbage.
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = http_date(value)?;
+        at.signed_duration_since(now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// An HTTP-date (IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`), range-checked.
+fn http_date(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(value.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .and_then(|t| wire::check_instant("", t).ok())
 }
 
 /// Turns a non-2xx response into the typed refusal.
-async fn refusal(mut response: Response) -> UpnError {
+async fn refusal(mut response: Response, key: &ApiKey) -> UpnError {
     let status = response.status();
     let retry_after = retry_after(&response);
     let detail = read_bounded(&mut response, MAX_ERROR_BODY_BYTES)
@@ -227,9 +265,30 @@ async fn refusal(mut response: Response) -> UpnError {
     let code = detail.as_ref().map(|d| d.code.as_str()).unwrap_or("");
     let message = detail
         .as_ref()
-        .map(|d| d.message.clone())
+        .map(|d| scrub(&d.message, key))
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("no reason").to_string());
     classify(status, code, message, retry_after)
+}
+
+/// A server message made safe to store and show: the API key (a server may echo the request
+/// header) replaced, control characters dropped, length bounded. The one place server text
+/// enters an error.
+pub fn scrub(message: &str, key: &ApiKey) -> String {
+    let secret = key.expose();
+    let text = if secret.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(secret, "<redacted>")
+    };
+    let mut clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        clean.push('…');
+    }
+    clean
 }
 
 /// The single place that decides what a refusal means.
@@ -240,6 +299,7 @@ pub fn classify(
     retry_after: Option<Duration>,
 ) -> UpnError {
     match (status.as_u16(), code) {
+        (s @ 300..=399, _) => UpnError::Redirected { status: s },
         (401, _) => UpnError::Unauthorized,
         (403, wire::code::INTEGRATION_DISABLED) => UpnError::IntegrationDisabled,
         (403, wire::code::TRACKING_ACTION_DISABLED) => UpnError::TrackingActionDisabled,
@@ -293,7 +353,7 @@ impl UpnApi for HttpUpn {
         };
         let mut builder = self.request(
             Method::GET,
-            &wire::consignments_path(&self.config.depot),
+            &wire::consignments_segments(&self.config.depot),
             self.timeouts.request,
         );
         if let Some(since) = &query.since {
@@ -306,7 +366,7 @@ impl UpnApi for HttpUpn {
         let builder = self
             .request(
                 Method::GET,
-                &wire::tracking_events_path(&self.config.depot),
+                &wire::tracking_events_segments(&self.config.depot),
                 self.timeouts.request,
             )
             .query(&[("max", max_events)]);
@@ -326,7 +386,7 @@ impl UpnApi for HttpUpn {
         let builder = self
             .request(
                 Method::POST,
-                &wire::pod_path(&self.config.depot, barcode),
+                &wire::pod_segments(&self.config.depot, barcode),
                 self.timeouts.upload,
             )
             .header(wire::IDEMPOTENCY_KEY_HEADER, idempotency_key)
@@ -348,7 +408,7 @@ impl UpnApi for HttpUpn {
         let builder = self
             .request(
                 Method::POST,
-                &wire::images_path(&self.config.depot, barcode),
+                &wire::images_segments(&self.config.depot, barcode),
                 self.timeouts.upload,
             )
             .header(wire::IDEMPOTENCY_KEY_HEADER, idempotency_key)
@@ -366,7 +426,6 @@ impl UpnApi for HttpUpn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upn::ApiKey;
 
     #[test]
     fn api_key_never_shows_in_debug() {
@@ -416,6 +475,71 @@ mod tests {
     }
 
     #[test]
+    fn redirects_are_a_refusal_of_their_own() {
+        for s in [301, 302, 303, 307, 308] {
+            let e = classify(StatusCode::from_u16(s).unwrap(), "", "m".into(), None);
+            assert_eq!(e, UpnError::Redirected { status: s });
+            assert!(!e.is_recoverable());
+        }
+    }
+
+    #[test]
+    fn retry_after_is_clamped_and_garbage_ignored() {
+        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let p = |v: &str| parse_retry_after(v, now);
+        assert_eq!(p("120"), Some(Duration::from_secs(120)));
+        assert_eq!(p(" 0 "), Some(Duration::ZERO));
+        assert_eq!(p("99999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(p("99999999999999999999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            p("Sun, 01 Mar 2026 12:10:00 GMT"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(p("Sun, 01 Mar 2099 12:10:00 GMT"), Some(MAX_RETRY_AFTER));
+        assert_eq!(p("Sat, 01 Jan 2000 00:00:00 GMT"), Some(Duration::ZERO));
+        for garbage in [
+            "",
+            "-5",
+            "1.5",
+            "soon",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "1e9",
+        ] {
+            assert_eq!(p(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn server_messages_are_scrubbed_of_the_key_and_bounded() {
+        let key = ApiKey::new("k-123");
+        assert_eq!(
+            scrub("bad k-123, really k-123\n", &key),
+            "bad <redacted>, really <redacted> "
+        );
+        let long = "x".repeat(10_000);
+        assert_eq!(scrub(&long, &key).chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn path_values_are_percent_encoded_one_segment_each() {
+        let client = HttpUpn::new(UpnConfig {
+            endpoint: "https://upn.example/api/".into(),
+            depot: "042".into(),
+            api_key: ApiKey::new("k"),
+        })
+        .expect("client");
+        // Barcodes are validated before this point; the encoding is the second line of defence.
+        let url = client.url(&wire::pod_segments("042", "../a/b?c=1#d"));
+        assert_eq!(
+            url.as_str(),
+            "https://upn.example/api/v1/depots/042/consignments/..%2Fa%2Fb%3Fc=1%23d/pod"
+        );
+        assert_eq!(url.query(), None);
+    }
+
+    #[test]
     fn rejects_non_http_endpoint() {
         let config = UpnConfig {
             endpoint: "ftp://x".into(),
@@ -424,7 +548,10 @@ mod tests {
         };
         assert!(matches!(
             HttpUpn::new(config),
-            Err(UpnError::Invalid { .. })
+            Err(crate::Error::InvalidInput {
+                field: "endpoint",
+                ..
+            })
         ));
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::error::{Error, Result};
 use wire::{ConsignmentFeed, ImageQuery, ImageReceipt, PodReceipt, PodSubmission};
 
 /// The depot's UPN API key. Its `Debug` and `Display` never show the secret.
@@ -41,6 +42,72 @@ pub struct UpnConfig {
     /// Depot code as UPN knows it.
     pub depot: String,
     pub api_key: ApiKey,
+}
+
+impl UpnConfig {
+    /// Checks the whole configuration as bad input before anything is opened or sent, and
+    /// returns the endpoint as a URL. The key goes only to this origin, so: `https://`, or
+    /// `http://` to this device's loopback (the simulator); no credentials, query or fragment
+    /// in the URL; a depot code that is a single path segment; a key that is a valid header.
+    pub fn validate(&self) -> Result<reqwest::Url> {
+        if let Some(problem) = wire::depot_problem(&self.depot) {
+            return Err(Error::invalid("depot", problem));
+        }
+        let key = self.api_key.expose();
+        if key.is_empty() {
+            return Err(Error::invalid(
+                "api key",
+                "is empty; set the depot's UPN API key",
+            ));
+        }
+        // Visible ASCII only: whitespace or a control character (a newline pasted with it) can
+        // never be a valid header value, so it would fail every request as "unreachable".
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid(
+                "api key",
+                "contains whitespace, control or non-ASCII characters; paste the key exactly as UPN issued it",
+            ));
+        }
+        endpoint_url(&self.endpoint)
+    }
+}
+
+/// The endpoint as a base URL, refused as bad input unless the API key is safe to send there.
+fn endpoint_url(endpoint: &str) -> Result<reqwest::Url> {
+    let bad = |reason: &str| Error::invalid("endpoint", reason.to_string());
+    let url = reqwest::Url::parse(endpoint.trim())
+        .map_err(|_| bad("is not a URL; give e.g. https://api.upn.example"))?;
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(bad("has no host; give e.g. https://api.upn.example"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "must not carry credentials; the API key comes from the configuration",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(bad(
+            "uses http:// to a host that is not this device; UPN needs https:// (http:// is only for a simulator on 127.0.0.1, ::1 or localhost)",
+        )),
+        _ => Err(bad(
+            "must start with https:// (or http:// for a simulator on this device)",
+        )),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    // The URL parser has already normalised IPv4 forms (`127.1`) and bracketed IPv6.
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A tracking-feed response exactly as it came off the wire: stored before it is parsed.
@@ -79,6 +146,9 @@ pub enum UpnError {
     PodRequired,
     #[error("UPN refused the request as too large (413)")]
     TooLarge,
+    /// A 3xx: never followed, so the API key and the body never go to another origin.
+    #[error("UPN answered with a redirect ({status}); it was not followed, so the API key stayed with the configured endpoint: check the endpoint URL")]
+    Redirected { status: u16 },
     #[error("UPN rejected the request as invalid ({status}): {message}")]
     Invalid { status: u16, message: String },
     #[error("UPN asked to slow down (429){}", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
@@ -158,4 +228,85 @@ pub trait UpnApi: Send + Sync {
         jpeg: Vec<u8>,
         progress: Progress,
     ) -> impl Future<Output = Result<ImageReceipt, UpnError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(endpoint: &str, depot: &str, key: &str) -> UpnConfig {
+        UpnConfig {
+            endpoint: endpoint.into(),
+            depot: depot.into(),
+            api_key: ApiKey::new(key),
+        }
+    }
+
+    fn refused_field(c: UpnConfig) -> &'static str {
+        match c.validate() {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert!(!reason.contains("s3cr3t"), "{reason}");
+                field
+            }
+            other => panic!("{c:?} was accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_key_goes_only_to_https_or_this_device() {
+        for ok in [
+            "https://api.upn.example",
+            "https://api.upn.example:8443/base/",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:9000",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+        ] {
+            assert!(config(ok, "042", "k").validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "ftp://127.0.0.1",
+            "http://upn.example",
+            "http://10.0.0.1",
+            "http://127.0.0.1.example.com",
+            "http://localhost.example.com",
+            "https://user:pw@upn.example",
+            "https://upn.example/?x=1",
+            "https://upn.example/#f",
+            "file:///etc/passwd",
+            "data:text/plain,x",
+            "upn.example",
+            "",
+        ] {
+            assert_eq!(refused_field(config(bad, "042", "k")), "endpoint", "{bad}");
+        }
+    }
+
+    #[test]
+    fn depot_and_key_are_checked_strictly() {
+        let e = "https://upn.example";
+        for bad in [
+            "",
+            "../../x",
+            "042?x=1",
+            "04 2",
+            "042/",
+            "é42",
+            "12345678901234567",
+        ] {
+            assert_eq!(refused_field(config(e, bad, "k")), "depot", "{bad:?}");
+        }
+        for bad in [
+            "",
+            "s3cr3t\n",
+            " s3cr3t",
+            "s3 cr3t",
+            "s3cr3t\u{7f}",
+            "s3cr3té",
+        ] {
+            assert_eq!(refused_field(config(e, "042", bad)), "api key", "{bad:?}");
+        }
+        assert!(config(e, "ABC123", "s3cr3t-_.~!").validate().is_ok());
+    }
 }

@@ -4,7 +4,7 @@
 //! Shared by the client (`upn::http`) and the simulator (`upn-sim`), so the two cannot drift.
 //! Field names are the wire names; unknown fields are ignored so UPN can add fields freely.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Header carrying the depot's API key. Never logged.
@@ -16,22 +16,126 @@ pub const SERVER_TIME_HEADER: &str = "X-UPN-Server-Time";
 /// Header on image uploads: hex sha256 of the body, checked by UPN.
 pub const CONTENT_SHA256_HEADER: &str = "X-Content-SHA256";
 
+/// Path segments of the consignments feed for a depot. Segments, not a string: the client
+/// percent-encodes each one into the URL, so no value can add a path level or a query.
+pub fn consignments_segments(depot: &str) -> Vec<&str> {
+    vec!["v1", "depots", depot, "consignments"]
+}
+/// Path segments of the consuming tracking-events feed for a depot.
+pub fn tracking_events_segments(depot: &str) -> Vec<&str> {
+    vec!["v1", "depots", depot, "tracking-events"]
+}
+/// Path segments of the POD submission for a consignment.
+pub fn pod_segments<'a>(depot: &'a str, barcode: &'a str) -> Vec<&'a str> {
+    vec!["v1", "depots", depot, "consignments", barcode, "pod"]
+}
+/// Path segments of the image upload for a consignment.
+pub fn images_segments<'a>(depot: &'a str, barcode: &'a str) -> Vec<&'a str> {
+    vec!["v1", "depots", depot, "consignments", barcode, "images"]
+}
+
+/// A path as text (for the simulator's tests and the docs); values must already be valid.
+pub fn path(segments: &[&str]) -> String {
+    segments.iter().map(|s| format!("/{s}")).collect()
+}
 /// Path of the consignments feed for a depot.
 pub fn consignments_path(depot: &str) -> String {
-    format!("/v1/depots/{depot}/consignments")
+    path(&consignments_segments(depot))
 }
 /// Path of the consuming tracking-events feed for a depot.
 pub fn tracking_events_path(depot: &str) -> String {
-    format!("/v1/depots/{depot}/tracking-events")
+    path(&tracking_events_segments(depot))
 }
 /// Path of the POD submission for a consignment.
 pub fn pod_path(depot: &str, barcode: &str) -> String {
-    format!("/v1/depots/{depot}/consignments/{barcode}/pod")
+    path(&pod_segments(depot, barcode))
 }
 /// Path of the image upload for a consignment.
 pub fn images_path(depot: &str, barcode: &str) -> String {
-    format!("/v1/depots/{depot}/consignments/{barcode}/images")
+    path(&images_segments(depot, barcode))
 }
+
+// ---------------------------------------------------------------------------------------------
+// What the device accepts from UPN at all: every value below is checked where it is parsed.
+// ---------------------------------------------------------------------------------------------
+
+/// Earliest year of any instant accepted from UPN. Anything outside [`EARLIEST_YEAR`] ..=
+/// [`LATEST_YEAR`] is a broken or hostile server: stored, it would not read back (chrono and
+/// RFC 3339 stop at year 9999) or would sort wrongly as text.
+pub const EARLIEST_YEAR: i32 = 2000;
+/// Latest year of any instant accepted from UPN.
+pub const LATEST_YEAR: i32 = 2100;
+
+/// True when a year from UPN is outside the accepted range.
+fn out_of_range(year: i32) -> bool {
+    !(EARLIEST_YEAR..=LATEST_YEAR).contains(&year)
+}
+
+/// Checks one instant UPN sent; the reason names `field` and the accepted range, never the value.
+pub fn check_instant(field: &str, t: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if out_of_range(t.year()) {
+        Err(format!(
+            "{field} is outside the years {EARLIEST_YEAR}..={LATEST_YEAR}"
+        ))
+    } else {
+        Ok(t)
+    }
+}
+
+/// Checks one calendar date UPN sent, like [`check_instant`].
+pub fn check_date(field: &str, d: NaiveDate) -> Result<NaiveDate, String> {
+    if out_of_range(d.year()) {
+        Err(format!(
+            "{field} is outside the years {EARLIEST_YEAR}..={LATEST_YEAR}"
+        ))
+    } else {
+        Ok(d)
+    }
+}
+
+/// An instant from a header (RFC 3339), or `None` when it is malformed or out of range.
+pub fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| check_instant("", *t).is_ok())
+}
+
+/// Longest barcode UPN issues.
+pub const MAX_BARCODE_LEN: usize = 64;
+
+/// Why `barcode` cannot be a UPN consignment barcode, or `None` when it can. The one rule for
+/// barcodes from the app, the CLI and the feed alike: they end up in URL paths.
+pub fn barcode_problem(barcode: &str) -> Option<&'static str> {
+    if barcode.is_empty() {
+        Some("is empty; scan or type the consignment barcode")
+    } else if barcode.len() > MAX_BARCODE_LEN
+        || !barcode
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        Some("must be up to 64 letters, digits or '-', exactly as on the label")
+    } else {
+        None
+    }
+}
+
+/// Longest depot code accepted.
+pub const MAX_DEPOT_LEN: usize = 16;
+
+/// Why `depot` cannot be a UPN depot code, or `None` when it can.
+pub fn depot_problem(depot: &str) -> Option<&'static str> {
+    if depot.is_empty() {
+        Some("is empty; give the depot code UPN issued")
+    } else if depot.len() > MAX_DEPOT_LEN || !depot.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Some("must be 1 to 16 letters or digits, exactly as UPN issued it")
+    } else {
+        None
+    }
+}
+
+/// Longest feed cursor accepted: it is stored and sent back as a query parameter.
+pub const MAX_CURSOR_LEN: usize = 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Consignments feed: GET /v1/depots/{depot}/consignments?since={cursor}
@@ -45,7 +149,10 @@ pub struct ConsignmentsQuery {
     pub since: Option<String>,
 }
 
+/// One feed response. Deserialized record by record: a consignment or cancellation that cannot
+/// be read or fails a range check is left out and listed in `refused`; the others apply.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "FeedOnWire")]
 pub struct ConsignmentFeed {
     pub server_time: DateTime<Utc>,
     /// Opaque; pass as `since` next time to receive only changes.
@@ -54,6 +161,129 @@ pub struct ConsignmentFeed {
     pub consignments: Vec<WireConsignment>,
     #[serde(default)]
     pub cancellations: Vec<WireCancellation>,
+    /// Records of this response the device refused (never sent by UPN as such).
+    #[serde(skip_serializing)]
+    pub refused: Vec<RefusedRecord>,
+}
+
+/// A record from UPN the device refused, and why. Carries no field values but a valid barcode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedRecord {
+    /// `consignment` or `cancellation`.
+    pub kind: &'static str,
+    /// Position in its list in the response.
+    pub index: usize,
+    /// The record's barcode, when it has a valid one.
+    pub barcode: Option<String>,
+    pub reason: String,
+}
+
+/// The feed as it arrives: records stay raw JSON until each is parsed and checked on its own.
+#[derive(Deserialize)]
+struct FeedOnWire {
+    server_time: DateTime<Utc>,
+    cursor: String,
+    #[serde(default)]
+    consignments: Vec<serde_json::Value>,
+    #[serde(default)]
+    cancellations: Vec<serde_json::Value>,
+}
+
+impl From<FeedOnWire> for ConsignmentFeed {
+    fn from(raw: FeedOnWire) -> Self {
+        let mut refused = Vec::new();
+        let consignments = parse_records(
+            "consignment",
+            raw.consignments,
+            WireConsignment::check,
+            &mut refused,
+        );
+        let cancellations = parse_records(
+            "cancellation",
+            raw.cancellations,
+            WireCancellation::check,
+            &mut refused,
+        );
+        Self {
+            server_time: raw.server_time,
+            cursor: raw.cursor,
+            consignments,
+            cancellations,
+            refused,
+        }
+    }
+}
+
+/// Parses each raw record and runs `check` on it; failures go to `refused` with their reason.
+fn parse_records<T: serde::de::DeserializeOwned>(
+    kind: &'static str,
+    raw: Vec<serde_json::Value>,
+    check: fn(&T) -> Result<(), String>,
+    refused: &mut Vec<RefusedRecord>,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (index, value) in raw.into_iter().enumerate() {
+        let barcode = value
+            .get("barcode")
+            .and_then(|b| b.as_str())
+            .filter(|b| barcode_problem(b).is_none())
+            .map(str::to_string);
+        let parsed = serde_json::from_value::<T>(value)
+            .map_err(|e| record_error(&e))
+            .and_then(|record| check(&record).map(|()| record));
+        match parsed {
+            Ok(record) => out.push(record),
+            Err(reason) => refused.push(RefusedRecord {
+                kind,
+                index,
+                barcode,
+                reason,
+            }),
+        }
+    }
+    out
+}
+
+/// Describes a record that did not deserialize without echoing its values (they may be
+/// personal data): serde's "missing field" names only the field; other messages quote values.
+fn record_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.starts_with("missing field") {
+        text
+    } else {
+        "a field has the wrong type or format (a timestamp past year 9999, say)".into()
+    }
+}
+
+impl WireConsignment {
+    /// The range checks a consignment from UPN must pass before it reaches the store.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(problem) = barcode_problem(&self.barcode) {
+            return Err(format!("barcode {problem}"));
+        }
+        check_instant("updated_at", self.updated_at)?;
+        check_date("delivery_date", self.delivery_date)?;
+        Ok(())
+    }
+}
+
+impl WireCancellation {
+    /// The range checks a cancellation from UPN must pass before it reaches the store.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(problem) = barcode_problem(&self.barcode) {
+            return Err(format!("barcode {problem}"));
+        }
+        check_instant("cancelled_at", self.cancelled_at)?;
+        Ok(())
+    }
+}
+
+impl WireTrackingEvent {
+    /// The range checks a tracking event from UPN must pass before it reaches the store.
+    pub fn check(&self) -> Result<(), String> {
+        check_instant("at", self.at)?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -289,4 +519,36 @@ pub mod stage {
     pub const DELIVERED: &str = "DELIVERED";
     pub const CARDED: &str = "CARDED";
     pub const COMPLAINT_RAISED: &str = "COMPLAINT_RAISED";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_outside_the_accepted_years_are_refused() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(check_instant("at", at("2026-05-01T10:00:00Z")).is_ok());
+        assert!(check_instant("at", at("2000-01-01T00:00:00Z")).is_ok());
+        assert!(check_instant("at", at("2100-12-31T23:59:59Z")).is_ok());
+        let e = check_instant("at", at("2101-01-01T00:00:00Z")).unwrap_err();
+        assert!(e.contains("at") && e.contains("2100"), "{e}");
+        assert!(check_instant("at", at("1999-12-31T23:59:59Z")).is_err());
+        assert_eq!(parse_instant("+10000-01-01T00:00:00Z"), None);
+        assert_eq!(parse_instant("2150-01-01T00:00:00Z"), None);
+        assert_eq!(parse_instant("garbage"), None);
+        assert_eq!(
+            parse_instant("2026-05-01T10:00:00+01:00"),
+            Some(at("2026-05-01T09:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn path_helpers_join_segments() {
+        assert_eq!(pod_path("042", "B1"), "/v1/depots/042/consignments/B1/pod");
+        assert_eq!(
+            tracking_events_path("042"),
+            "/v1/depots/042/tracking-events"
+        );
+    }
 }
