@@ -12,6 +12,7 @@
 
 mod config;
 mod error;
+mod invoice;
 mod listener;
 mod records;
 
@@ -23,6 +24,9 @@ use upn_core::Driver;
 
 pub use config::{ApiKey, CoreConfig};
 pub use error::CoreError;
+pub use invoice::{
+    InvoiceLineRecord, InvoiceMatchRecord, InvoiceNearMissReason, InvoiceNearMissRecord,
+};
 pub use listener::{DriverListener, ListenerHandle};
 pub use records::{
     CaptureKind, CaptureRecord, ConsignmentRecord, DiagnosticsRecord, DrainSummary, FlushEnd,

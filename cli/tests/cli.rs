@@ -294,7 +294,6 @@ fn a_command_waits_a_bounded_time_for_the_data_folders_owner() {
     assert_eq!(out.status.code(), Some(0), "{rest}");
 }
 
-
 /// A loopback listener that counts connections and answers each request with `respond(head)`
 /// (the request line and headers). For what the simulator never does: echo the key, or be a
 /// proxy that must see nothing.

@@ -63,10 +63,17 @@ fn an_invoice_is_matched_exactly_with_near_misses_flagged() {
     );
     std::fs::write(&file, csv).expect("write invoice");
 
-    let out = run(&sim, dir.path(), &["invoice-match", &file.to_string_lossy(), "--json"]);
+    let out = run(
+        &sim,
+        dir.path(),
+        &["invoice-match", &file.to_string_lossy(), "--json"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let result: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(result["matched"], serde_json::json!([{"line": 2, "barcode": a}]));
+    assert_eq!(
+        result["matched"],
+        serde_json::json!([{"line": 2, "barcode": a}])
+    );
     let misses = result["near_misses"].as_array().expect("near misses");
     assert_eq!(misses.len(), 2, "{result}");
     assert_eq!(misses[0]["line"], 3);
@@ -80,11 +87,18 @@ fn an_invoice_is_matched_exactly_with_near_misses_flagged() {
     );
 
     // The table says the same in words, with the near misses as warnings.
-    let out = run(&sim, dir.path(), &["invoice-match", &file.to_string_lossy()]);
+    let out = run(
+        &sim,
+        dir.path(),
+        &["invoice-match", &file.to_string_lossy()],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     assert!(table.starts_with("1 matched, 2 near misses"), "{table}");
-    assert!(table.contains(&format!("warning: line 4: \"{lowered}\"")), "{table}");
+    assert!(
+        table.contains(&format!("warning: line 4: \"{lowered}\"")),
+        "{table}"
+    );
 }
 
 #[test]
@@ -93,14 +107,22 @@ fn a_malformed_invoice_names_its_line_and_exits_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("ragged.csv");
     std::fs::write(&file, "barcode,description,amount\nUPN1,a,1\nUPN2,b\n").expect("write");
-    let out = run(&sim, dir.path(), &["invoice-match", &file.to_string_lossy()]);
+    let out = run(
+        &sim,
+        dir.path(),
+        &["invoice-match", &file.to_string_lossy()],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("line 3"), "{err}");
     assert!(out.stdout.is_empty());
 
     let missing = dir.path().join("nope.csv");
-    let out = run(&sim, dir.path(), &["invoice-match", &missing.to_string_lossy()]);
+    let out = run(
+        &sim,
+        dir.path(),
+        &["invoice-match", &missing.to_string_lossy()],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot read the invoice"));
 }

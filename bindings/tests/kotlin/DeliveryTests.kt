@@ -8,6 +8,8 @@ import com.upn.driver.core.DriverCore
 import com.upn.driver.core.DriverListener
 import com.upn.driver.core.FlushEnd
 import com.upn.driver.core.GpsFixRecord
+import com.upn.driver.core.InvoiceLineRecord
+import com.upn.driver.core.InvoiceNearMissReason
 import com.upn.driver.core.OutboxItemRecord
 import com.upn.driver.core.OutboxState
 import com.upn.driver.core.PhotoKind
@@ -69,6 +71,24 @@ val TESTS =
                 assertEquals(null, detail.pod)
                 val again = core.importNow()
                 assertEquals(0u, again.added)
+            }
+        },
+        TestCase("an_invoice_matches_exactly_and_flags_near_misses") { env ->
+            withCore(env.sim.config()) { core ->
+                core.importNow()
+                val barcode = core.stops().first().barcode
+                val csv = "barcode,description,amount\r\n$barcode,Delivery,41.20\r\n${barcode.lowercase()},Fuel,3.10\r\nNOPE1,Storage,1\r\n"
+                val result = core.matchInvoice(csv.toByteArray())
+                assertEquals(listOf(InvoiceLineRecord(line = 2uL, barcode = barcode)), result.matched)
+                assertEquals(1, result.nearMisses.size)
+                assertEquals(InvoiceNearMissReason.CASE, result.nearMisses[0].reason)
+                assertEquals(barcode, result.nearMisses[0].candidate)
+                assertEquals(4uL, result.unmatched.single().line)
+                val e =
+                    assertFailsWith<CoreException.InvalidInput> {
+                        core.matchInvoice("barcode,amount\nA,1\nB\n".toByteArray())
+                    }
+                assertTrue(e.reason.contains("line 3"), e.reason)
             }
         },
         TestCase("unknown_barcode_is_not_found_and_malformed_is_invalid_input") { env ->
