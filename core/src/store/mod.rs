@@ -34,9 +34,12 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long a statement waits for another writer before failing as busy.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connection settings every open applies before anything else.
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Storage {
@@ -127,4 +130,8 @@ pub mod keys {
     pub const TRACKING_FIRST_ATTEMPT: &str = "tracking.first_attempt";
     /// The last tracking pull's failure, as shown to people (never a response body).
     pub const TRACKING_LAST_ERROR: &str = "tracking.last_error";
+    /// How many events the next tracking pull asks for (adapted to the link).
+    pub const TRACKING_BATCH_SIZE: &str = "tracking.batch_size";
+    /// Bytes per second the last tracking batch arrived at.
+    pub const TRACKING_THROUGHPUT: &str = "tracking.throughput_bps";
 }

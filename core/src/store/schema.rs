@@ -17,6 +17,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/v002_tracking.sql"),
     // 3: captured PODs and photos, and their outbox state.
     include_str!("migrations/v003_outbox.sql"),
+    // 6: tracking guard: malformed events kept aside, parser version of failed batches.
+    include_str!("migrations/v006_tracking_guard.sql"),
 ];
 
 /// The version this code writes.

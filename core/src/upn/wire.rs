@@ -123,14 +123,16 @@ pub struct WireCancellation {
 // Consuming: every event is handed out in exactly one batch, and never again.
 // ---------------------------------------------------------------------------------------------
 
+/// `E` is the event type: the core reads `TrackingBatch<serde_json::Value>` first and each event
+/// on its own, so one malformed event does not take its batch down.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrackingBatch {
+pub struct TrackingBatch<E = WireTrackingEvent> {
     pub server_time: DateTime<Utc>,
     /// Unique per batch; `None` when there was nothing to hand out.
     #[serde(default)]
     pub batch_id: Option<String>,
     #[serde(default)]
-    pub events: Vec<WireTrackingEvent>,
+    pub events: Vec<E>,
     /// Events still waiting after this batch; call again at once while non-zero.
     #[serde(default)]
     pub remaining: u64,
