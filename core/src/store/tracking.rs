@@ -128,10 +128,22 @@ impl Store {
         received_at: DateTime<Utc>,
         busy: Duration,
     ) -> Result<i64> {
+        self.with_busy_wait(busy, |s| {
+            s.store_tracking_response(body, server_time, received_at)
+        })
+    }
+
+    /// Runs `f` with statements waiting at most `busy` for another writer (then the usual wait
+    /// again): for callers that pace their own retries, or only try their best.
+    pub fn with_busy_wait<T>(
+        &mut self,
+        busy: Duration,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
         self.conn().busy_timeout(busy)?;
-        let stored = self.store_tracking_response(body, server_time, received_at);
+        let out = f(self);
         self.conn().busy_timeout(super::BUSY_TIMEOUT)?;
-        stored
+        out
     }
 
     /// Commits a response that was spilled to a file when the inbox could not take it. A body

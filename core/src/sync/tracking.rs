@@ -180,8 +180,12 @@ pub async fn pull_tracking(
             // UPN sent something unreadable: stop here, the next cycle carries on.
             Ok(None) => break,
             Err(e) => {
-                // Best effort: the store may be what failed.
-                let _ = note_failure(store, &e.to_string());
+                // Best effort, briefly: the store may be what failed.
+                let _ = lock(store).and_then(|mut s| {
+                    s.with_busy_wait(COMMIT_BUSY_WAIT, |s| {
+                        s.note_tracking_failure(&e.to_string())
+                    })
+                });
                 return Err(e);
             }
         };
