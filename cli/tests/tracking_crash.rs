@@ -260,7 +260,11 @@ fn a_full_disk_at_the_inbox_commit_spills_the_batch_and_the_next_sync_applies_it
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(spill_files(dir.path()).is_empty());
-    assert_eq!(sim.received().event_batches_handed_out, 1, "not asked twice");
+    assert_eq!(
+        sim.received().event_batches_handed_out,
+        1,
+        "not asked twice"
+    );
     let store = Store::open(&dir.path().join(DB_FILE_NAME)).expect("store");
     assert_eq!(
         store.tracking_event_count().expect("count"),

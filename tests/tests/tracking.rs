@@ -617,12 +617,18 @@ fn a_slow_full_batch_is_received_and_applied_while_its_bytes_keep_coming() {
         ))
         .expect("a slow body that keeps coming is received");
     let took = started.elapsed();
-    assert!(took > Duration::from_millis(1200), "not throttled: {took:?}");
+    assert!(
+        took > Duration::from_millis(1200),
+        "not throttled: {took:?}"
+    );
     assert_eq!(report.applied as usize, EVENTS);
     assert_eq!(sim.received().event_batches_handed_out, 1);
     let store = store.lock().expect("store");
     assert_eq!(store.tracking_event_count().expect("count"), EVENTS as u64);
-    assert!(store.pending_tracking_batches().expect("pending").is_empty());
+    assert!(store
+        .pending_tracking_batches()
+        .expect("pending")
+        .is_empty());
     // 60 KB/s carries well under 5000 events in the target time: the size grew, but not to
     // the cap, and is kept for the next pull.
     assert!(

@@ -405,7 +405,9 @@ pub fn event_problem(e: &TrackingEvent) -> Option<String> {
             return Some(format!("{field} is empty"));
         }
         if value.chars().count() > MAX_CODE_CHARS {
-            return Some(format!("{field} is longer than {MAX_CODE_CHARS} characters"));
+            return Some(format!(
+                "{field} is longer than {MAX_CODE_CHARS} characters"
+            ));
         }
         if value.chars().any(char::is_control) {
             return Some(format!("{field} holds control characters"));

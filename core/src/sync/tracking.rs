@@ -156,7 +156,10 @@ impl TrackingHealth {
 /// How processing one stored response ended.
 enum Outcome {
     /// Applied; `events` counts every event of the response, malformed ones included.
-    Applied { remaining: u64, events: u32 },
+    Applied {
+        remaining: u64,
+        events: u32,
+    },
     Failed,
 }
 
@@ -274,12 +277,7 @@ async fn commit_or_spill(
     let failure = loop {
         failpoint::hit(FAILPOINT_BEFORE_INBOX_COMMIT);
         let stored = lock(store).and_then(|mut s| {
-            s.try_store_tracking_response(
-                &raw.body,
-                raw.server_time,
-                clock.now(),
-                COMMIT_BUSY_WAIT,
-            )
+            s.try_store_tracking_response(&raw.body, raw.server_time, clock.now(), COMMIT_BUSY_WAIT)
         });
         match stored {
             Ok(id) => return Ok(id),
@@ -499,7 +497,11 @@ fn describe(e: &serde_json::Error) -> String {
         }
     }
     let out = out.replace(" ,", ",").trim().to_string();
-    let out = if out.is_empty() { "unreadable event".to_string() } else { out };
+    let out = if out.is_empty() {
+        "unreadable event".to_string()
+    } else {
+        out
+    };
     out.chars().take(MAX_REASON_CHARS).collect()
 }
 
@@ -839,7 +841,11 @@ mod tests {
         let api = Scripted::new(vec![Ok(raw_body(&events))]);
         let report = rt().block_on(pull_tracking(&api, &store, &clock)).unwrap();
         assert_eq!(
-            (report.applied, report.malformed_events, report.failed_batches),
+            (
+                report.applied,
+                report.malformed_events,
+                report.failed_batches
+            ),
             (2, 7, 0)
         );
         let s = store.lock().unwrap();
@@ -848,7 +854,11 @@ mod tests {
         let positions: Vec<u32> = kept.iter().map(|m| m.position).collect();
         assert_eq!(positions, [1, 2, 3, 4, 5, 6, 7]);
         for m in &kept {
-            assert!(!m.reason.contains("SECRET"), "the value leaked: {}", m.reason);
+            assert!(
+                !m.reason.contains("SECRET"),
+                "the value leaked: {}",
+                m.reason
+            );
             assert!(!m.reason.is_empty());
         }
         assert!(kept[2].reason.contains("barcode"), "{}", kept[2].reason);
@@ -925,7 +935,10 @@ mod tests {
         let report = rt().block_on(pull_tracking(&api, &store, &clock)).unwrap();
         let asked = api.asked();
         assert_eq!(asked[0], batch_size::START, "starts small");
-        assert!(asked[1] > batch_size::START, "grows on a fast link: {asked:?}");
+        assert!(
+            asked[1] > batch_size::START,
+            "grows on a fast link: {asked:?}"
+        );
         assert_eq!(report.batch_size, asked[1]);
         let err = rt()
             .block_on(pull_tracking(&api, &store, &clock))

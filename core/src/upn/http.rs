@@ -225,7 +225,10 @@ fn body_error(e: reqwest::Error) -> UpnError {
 
 /// Awaits `step` (the response head, or the next piece of a body) for at most `idle`: the
 /// read-progress timeout of the consuming tracking GET.
-async fn within_idle<T>(idle: Duration, step: impl std::future::Future<Output = T>) -> Result<T, UpnError> {
+async fn within_idle<T>(
+    idle: Duration,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, UpnError> {
     tokio::time::timeout(idle, step)
         .await
         .map_err(|_| UpnError::Timeout)

@@ -60,7 +60,9 @@ fn parse_name(name: &str) -> Option<Spilled> {
     let well_formed = millis.len() == 13
         && millis.bytes().all(|b| b.is_ascii_digit())
         && sha256.len() == 64
-        && sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        && sha256
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !well_formed {
         return None;
     }
@@ -77,7 +79,14 @@ pub(super) fn apply_all(store: &std::sync::Mutex<Store>, data_dir: &Path) -> Res
     let mut applied = 0;
     for spilled in list(data_dir)? {
         let path = data_dir.join(SPILL_DIR_NAME).join(&spilled.name);
-        let body = fs::read(&path).map_err(Error::io("reading a tracking spill file"))?;
+        let body = match fs::read(&path) {
+            Ok(body) => body,
+            Err(e) => {
+                // One unreadable file must not hold up the others or the pulls.
+                tracing::error!(file = %spilled.name, error = %e, "a tracking spill file could not be read; left in place");
+                continue;
+            }
+        };
         if sha256_hex(&body) != spilled.sha256 {
             tracing::error!(
                 file = %spilled.name,
