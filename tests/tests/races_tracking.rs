@@ -47,14 +47,16 @@ fn sim_with_events() -> (SimHandle, Vec<String>) {
 }
 
 /// Another writer on the same database file, holding its write lock until dropped.
-struct Blocker(rusqlite::Connection);
+struct Blocker {
+    _conn: rusqlite::Connection,
+}
 
 impl Blocker {
     fn hold(db: &Path) -> Self {
         let conn = rusqlite::Connection::open(db).expect("second connection");
         conn.execute_batch("BEGIN IMMEDIATE")
             .expect("take the write lock");
-        Blocker(conn)
+        Blocker { _conn: conn }
     }
 }
 
