@@ -1059,4 +1059,40 @@ mod tests {
         assert_eq!(entries[1].location, None);
         assert_eq!(entries[0].source, Source::Upn);
     }
+
+    #[test]
+    fn tracking_a_spilled_response_is_stored_once_and_malformed_events_are_kept() {
+        let (_d, mut store) = open();
+        let body = br#"{"server_time":"2026-11-26T12:00:00Z","events":[],"remaining":0}"#;
+        let id = store.store_spilled_response(body, t(12, 0)).unwrap();
+        // The spill file outlived its commit (a crash before the delete): not stored twice.
+        assert_eq!(store.store_spilled_response(body, t(12, 1)).unwrap(), id);
+        assert_eq!(store.pending_tracking_batches().unwrap(), vec![id]);
+        let info = BatchInfo {
+            batch_id: Some("B1".into()),
+            remaining: 0,
+            malformed: vec![MalformedEvent {
+                inbox_id: id,
+                position: 3,
+                reason: "stage is empty".into(),
+            }],
+        };
+        let out = store
+            .apply_tracking_batch(
+                id,
+                &info,
+                &[ev("E1", C1, None, "BOOKED", t(6, 0))],
+                t(12, 2),
+            )
+            .unwrap();
+        assert_eq!((out.applied, out.malformed), (1, 1));
+        assert_eq!(store.malformed_tracking_events().unwrap(), info.malformed);
+        assert_eq!(store.tracking_sync_state().unwrap().malformed_events, 1);
+        // Judged by this parser: nothing to requeue.
+        assert_eq!(store.requeue_for_parser(PARSER_VERSION).unwrap(), 0);
+        // A different parser looks again, and the old verdicts go.
+        assert_eq!(store.requeue_for_parser(PARSER_VERSION + 1).unwrap(), 1);
+        assert!(store.malformed_tracking_events().unwrap().is_empty());
+        assert_eq!(store.pending_tracking_batches().unwrap(), vec![id]);
+    }
 }
