@@ -6,6 +6,17 @@
 //! inbox, marked failed with a reason that describes it without echoing it, and later batches
 //! carry on. Responses stored by a run that died before processing them are processed first,
 //! at start-up ([`process_pending`]) and at the start of every pull.
+//!
+//! Because a consumed body exists nowhere else:
+//! - no batch is asked for while the data folder lacks room for the largest body ([`space_needed`]);
+//! - a failed inbox commit (disk full, another writer holding the database) is retried with
+//!   backoff while the body is held; if it keeps failing the body goes to a spill file
+//!   (`tracking-spill/`), moved into the inbox at the next open or pull;
+//! - the GET waits on read progress, not a total deadline, and asks for as many events as the
+//!   link carries in about 20 s ([`crate::domain::tracking::batch_size`], kept in `sync_state`);
+//! - events are parsed one by one: a malformed one is kept aside with its reason
+//!   (`tracking_malformed`) and the rest of its batch applies. Failed batches and kept-aside
+//!   events carry the parser version; another version looks at them again at open.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
