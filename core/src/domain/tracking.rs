@@ -435,8 +435,8 @@ fn instant_in_range(t: DateTime<Utc>) -> bool {
 
 /// How big a tracking batch to ask for: start small, grow with measured throughput, shrink after
 /// a timeout. Because UPN's feed is consuming, a batch that cannot arrive before the connection
-/// gives up is lost to this device; asking for what the link carries in [`batch_size::BATCH_TARGET_SECS`]
-/// keeps every batch well inside the idle and total limits.
+/// gives up is lost to this device; asking for what the link carries in
+/// [`batch_size::BATCH_TARGET_SECS`] keeps every batch well inside the idle and total limits.
 pub mod batch_size {
     /// The first ask on a device, before anything was measured.
     pub const START: u32 = 500;
