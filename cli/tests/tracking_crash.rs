@@ -185,3 +185,113 @@ fn a_kill_after_the_inbox_commit_loses_no_event_and_applies_each_once() {
         }
     }
 }
+
+/// A simulator with one more event queued per consignment (beyond its BOOKED one).
+fn sim_with_events(seed: u64) -> (upn_sim::SimHandle, usize) {
+    let sim = Simulator::start_background(
+        SimConfig {
+            seed,
+            consignments: 3,
+            ..SimConfig::default()
+        },
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .expect("simulator");
+    let barcodes: Vec<String> = sim.consignments().into_iter().map(|c| c.barcode).collect();
+    sim.push_events(
+        barcodes
+            .iter()
+            .map(|b| NewEvent {
+                barcode: b.clone(),
+                pallet: None,
+                capture_type: "C".into(),
+                stage: "OUT_FOR_DELIVERY".into(),
+                at: None,
+            })
+            .collect(),
+    );
+    (sim, barcodes.len() * 2)
+}
+
+fn spill_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join(upn_core::sync::tracking::SPILL_DIR_NAME))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Hole 3: the disk is full when the consumed body is committed (ENOSPC injected at the inbox
+/// commit, every attempt): the body goes to a spill file, `sync` says so and fails; the next
+/// `sync` applies it, every event once, without asking UPN again.
+#[test]
+fn a_full_disk_at_the_inbox_commit_spills_the_batch_and_the_next_sync_applies_it() {
+    let (sim, events) = sim_with_events(78);
+    let (endpoint, depot, key) = (sim.endpoint(), sim.depot(), sim.api_key());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = driver_cmd(&endpoint, &depot, &key, dir.path(), &["sync"])
+        .env(
+            upn_core::failpoint::FAULT_ENV,
+            upn_core::store::tracking::FAULT_INBOX_DISK_FULL,
+        )
+        .output()
+        .expect("sync with a full disk");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("tracking-spill"), "{stderr}");
+    assert!(stderr.contains("out of space"), "{stderr}");
+    assert_eq!(sim.received().event_batches_handed_out, 1);
+    assert_eq!(spill_files(dir.path()).len(), 1, "the body is kept");
+    {
+        let store = Store::open(&dir.path().join(DB_FILE_NAME)).expect("store");
+        assert_eq!(store.tracking_event_count().expect("count"), 0);
+    }
+
+    let out = driver_cmd(&endpoint, &depot, &key, dir.path(), &["sync"])
+        .env_remove(upn_core::failpoint::FAULT_ENV)
+        .output()
+        .expect("sync again");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(spill_files(dir.path()).is_empty());
+    assert_eq!(
+        sim.received().event_batches_handed_out,
+        1,
+        "not asked twice"
+    );
+    let store = Store::open(&dir.path().join(DB_FILE_NAME)).expect("store");
+    assert_eq!(
+        store.tracking_event_count().expect("count"),
+        events as u64,
+        "every event, once"
+    );
+}
+
+/// Hole 3: no consuming GET while the data folder could not hold its largest possible body.
+#[test]
+fn no_tracking_batch_is_taken_without_room_to_store_it() {
+    let (sim, _) = sim_with_events(79);
+    let (endpoint, depot, key) = (sim.endpoint(), sim.depot(), sim.api_key());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = driver_cmd(&endpoint, &depot, &key, dir.path(), &["sync"])
+        .env(
+            upn_core::failpoint::FAULT_ENV,
+            upn_core::sync::tracking::FAULT_LOW_SPACE,
+        )
+        .output()
+        .expect("sync with little space");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("free some space"), "{stderr}");
+    assert_eq!(
+        sim.received().event_batches_handed_out,
+        0,
+        "UPN was not asked for a batch"
+    );
+}

@@ -12,3 +12,13 @@ pub use consignment::{
     Address, Cancellation, Consignment, Pallet, Party, ServiceLevel, Stage, Status, Window,
 };
 pub use stop_list::{order_stops, Stop, SyncBadge};
+
+/// The years any instant the core accepts (from UPN or the app) and stores may fall in. A value
+/// outside is a broken or hostile clock; kept, it would not read back or would sort wrongly.
+/// The wire checks, the store's reads and the tracking event checks all use this one range.
+pub const INSTANT_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// Whether `year` is in [`INSTANT_YEARS`].
+pub fn year_in_range(year: i32) -> bool {
+    INSTANT_YEARS.contains(&year)
+}

@@ -29,7 +29,7 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Datelike, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::consignment::Stage;
@@ -379,6 +379,202 @@ pub fn is_stale(
     };
     let limit = chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::MAX);
     online && now.signed_duration_since(since) >= limit
+}
+
+/// Version of the tracking parser (per-event parsing and [`event_problem`]). Stored with every
+/// batch kept as failed and every event kept aside, so a newer parser looks at them again.
+pub const PARSER_VERSION: u32 = 2;
+
+/// Longest id, barcode, pallet, capture type or stage code taken from UPN.
+pub const MAX_CODE_CHARS: usize = 128;
+
+/// Why an event translated from UPN cannot be applied, or `None` when it can. Each event is
+/// judged on its own: a bad one is kept aside with this reason and the rest of its batch applies.
+/// The reason names the field, never its value (UPN's data may be personal).
+pub fn event_problem(e: &TrackingEvent) -> Option<String> {
+    let code_fields = [
+        ("id", Some(e.id.as_str())),
+        ("barcode", Some(e.barcode.as_str())),
+        ("pallet", e.pallet.as_deref()),
+        ("capture_type", Some(e.capture_type.code())),
+        ("stage", Some(e.stage.code())),
+    ];
+    for (field, value) in code_fields {
+        let Some(value) = value else { continue };
+        if value.trim().is_empty() {
+            return Some(format!("{field} is empty"));
+        }
+        if value.chars().count() > MAX_CODE_CHARS {
+            return Some(format!(
+                "{field} is longer than {MAX_CODE_CHARS} characters"
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Some(format!("{field} holds control characters"));
+        }
+    }
+    if !super::year_in_range(e.at.year()) {
+        let (first, last) = (super::INSTANT_YEARS.start(), super::INSTANT_YEARS.end());
+        return Some(format!("at is outside the years {first}..={last}"));
+    }
+    if let Some(l) = &e.location {
+        if l.lat.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
+            return Some("location.lat is outside -90 to 90".into());
+        }
+        if l.lon.is_some_and(|v| !(-180.0..=180.0).contains(&v)) {
+            return Some("location.lon is outside -180 to 180".into());
+        }
+    }
+    None
+}
+
+/// How big a tracking batch to ask for: start small, grow with measured throughput, shrink after
+/// a timeout. Because UPN's feed is consuming, a batch that cannot arrive before the connection
+/// gives up is lost to this device; asking for what the link carries in
+/// [`batch_size::BATCH_TARGET_SECS`] keeps every batch well inside the idle and total limits.
+pub mod batch_size {
+    /// The first ask on a device, before anything was measured.
+    pub const START: u32 = 500;
+    /// Never ask for fewer (a timeout at this size is the link, not the batch).
+    pub const MIN: u32 = 50;
+    /// UPN's cap.
+    pub const MAX: u32 = 5000;
+    /// A full batch should arrive in about this long at the measured rate.
+    pub const BATCH_TARGET_SECS: u64 = 20;
+    /// At most this factor of growth per batch, so one fast measurement cannot overshoot.
+    pub const GROWTH: u32 = 10;
+
+    /// What one take measured.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Take {
+        /// A response arrived: `events` of the `asked`, in `bytes`, over `elapsed_ms`.
+        Received {
+            asked: u32,
+            events: u32,
+            bytes: u64,
+            elapsed_ms: u64,
+        },
+        /// The response did not arrive in time.
+        TimedOut,
+    }
+
+    /// The size to ask for next. Only a full batch says how much the link carries; a partial one
+    /// (the feed ran dry) keeps the current size.
+    pub fn next(current: u32, take: Take) -> u32 {
+        let current = current.clamp(MIN, MAX);
+        match take {
+            Take::TimedOut => (current / 2).max(MIN),
+            Take::Received {
+                asked,
+                events,
+                bytes,
+                elapsed_ms,
+            } => {
+                if events == 0 || events < asked || bytes == 0 {
+                    return current;
+                }
+                let bytes_per_event = (bytes / u64::from(events)).max(1);
+                let bytes_per_s = bytes.saturating_mul(1000) / elapsed_ms.max(1);
+                let fits = bytes_per_s.saturating_mul(BATCH_TARGET_SECS) / bytes_per_event;
+                let fits = u32::try_from(fits).unwrap_or(u32::MAX);
+                fits.min(current.saturating_mul(GROWTH)).clamp(MIN, MAX)
+            }
+        }
+    }
+
+    /// Bytes per second measured by a take, when it measured anything.
+    pub fn throughput(take: Take) -> Option<u64> {
+        match take {
+            Take::Received {
+                bytes, elapsed_ms, ..
+            } if bytes > 0 => Some(bytes.saturating_mul(1000) / elapsed_ms.max(1)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::batch_size::{next, Take, MAX, MIN, START};
+    use super::*;
+    use chrono::TimeZone;
+
+    fn ok_event() -> TrackingEvent {
+        TrackingEvent {
+            id: "E1".into(),
+            barcode: "UPN0420000001".into(),
+            pallet: None,
+            capture_type: CaptureType::Consignment,
+            stage: Stage::from_code("BOOKED"),
+            at: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
+            location: None,
+            source: Source::Upn,
+        }
+    }
+
+    #[test]
+    fn tracking_event_problems_name_the_field_not_the_value() {
+        assert_eq!(event_problem(&ok_event()), None);
+        let mut e = ok_event();
+        e.stage = Stage::from_code(" ");
+        assert_eq!(event_problem(&e).as_deref(), Some("stage is empty"));
+        let mut e = ok_event();
+        e.capture_type = CaptureType::from_code("");
+        assert_eq!(event_problem(&e).as_deref(), Some("capture_type is empty"));
+        let mut e = ok_event();
+        e.barcode = "SECRET\u{7}".into();
+        let reason = event_problem(&e).unwrap();
+        assert!(!reason.contains("SECRET"), "{reason}");
+        let mut e = ok_event();
+        e.at = Utc.with_ymd_and_hms(1969, 12, 31, 23, 0, 0).unwrap();
+        assert!(event_problem(&e).unwrap().starts_with("at "));
+        let mut e = ok_event();
+        e.location = Some(Location {
+            description: None,
+            lat: Some(91.0),
+            lon: None,
+        });
+        assert!(event_problem(&e).unwrap().contains("lat"));
+    }
+
+    #[test]
+    fn tracking_batch_size_starts_small_grows_with_throughput_and_halves_on_timeout() {
+        // Loopback: 500 full events of 200 bytes in 50 ms: grow, by at most the growth factor.
+        let fast = Take::Received {
+            asked: START,
+            events: START,
+            bytes: 100_000,
+            elapsed_ms: 50,
+        };
+        assert_eq!(next(START, fast), MAX);
+        assert_eq!(next(100, fast), 1000);
+        // 15 KB/s with 250-byte events: 20 s carry 1200 events.
+        let slow = Take::Received {
+            asked: 5000,
+            events: 5000,
+            bytes: 1_250_000,
+            elapsed_ms: 83_000,
+        };
+        assert_eq!(next(5000, slow), 1204);
+        // The feed ran dry: nothing learned.
+        let partial = Take::Received {
+            asked: 500,
+            events: 3,
+            bytes: 600,
+            elapsed_ms: 1,
+        };
+        assert_eq!(next(500, partial), 500);
+        assert_eq!(next(500, Take::TimedOut), 250);
+        assert_eq!(next(MIN, Take::TimedOut), MIN);
+        assert_eq!(next(u32::MAX, Take::TimedOut), MAX / 2);
+        let zero_time = Take::Received {
+            asked: 50,
+            events: 50,
+            bytes: u64::MAX,
+            elapsed_ms: 0,
+        };
+        assert!((MIN..=MAX).contains(&next(50, zero_time)));
+    }
 }
 
 #[cfg(test)]

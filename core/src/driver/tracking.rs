@@ -13,6 +13,7 @@ use super::{Driver, Shared};
 use crate::domain::tracking::{is_stale, CaptureType, Location, Source, Timeline, TimelineEntry};
 use crate::domain::Stage;
 use crate::error::{Error, Result};
+use crate::store::tracking::MalformedEvent;
 use crate::sync::import::validate_barcode;
 use crate::sync::tracking::{self as service, TrackingHealth, TrackingReport};
 
@@ -133,6 +134,7 @@ impl Driver {
         let state = store.tracking_sync_state()?;
         let failed_batches = store.failed_tracking_batches()?;
         drop(store);
+        let spilled_batches = service::spilled_count(&s.config.data_dir);
         let online = s.is_online();
         Ok(TrackingHealth {
             online,
@@ -147,6 +149,14 @@ impl Driver {
             last_error: state.last_error,
             failed_batches,
             pending_batches: state.pending_batches,
+            malformed_events: state.malformed_events,
+            spilled_batches,
         })
+    }
+
+    /// Events UPN sent that could not be used, each with its batch, its position in the batch
+    /// and the reason (never the value). Their batches' other events applied.
+    pub fn malformed_events(&self) -> Result<Vec<MalformedEvent>> {
+        self.shared.store()?.malformed_tracking_events()
     }
 }

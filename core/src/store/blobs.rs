@@ -67,6 +67,13 @@ impl Blobs {
         Ok(Self { dir })
     }
 
+    /// Durable files in another folder of the data folder (the tracking spill files): the same
+    /// write discipline as the capture files. Never swept.
+    pub fn folder(dir: PathBuf) -> Result<Self> {
+        fs::create_dir_all(&dir).map_err(Error::io("creating a data subfolder"))?;
+        Ok(Self { dir })
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -92,9 +92,12 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long a statement waits for another writer before failing as busy.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connection settings every open applies before anything else.
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::Storage {
@@ -243,10 +246,10 @@ pub(crate) fn format_time(t: DateTime<Utc>) -> i64 {
 
 /// The years a stored instant may fall in; anything else is damage (or a hostile server's value
 /// that got in before it was range-checked) and reads as unreadable rather than as a time.
-pub const STORED_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+pub const STORED_YEARS: std::ops::RangeInclusive<i32> = crate::domain::INSTANT_YEARS;
 
 pub(crate) fn parse_time(ms: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms).filter(|t| STORED_YEARS.contains(&t.year()))
+    DateTime::from_timestamp_millis(ms).filter(|t| crate::domain::year_in_range(t.year()))
 }
 
 /// Keys of [`Store::sync_state`].
@@ -264,6 +267,10 @@ pub mod keys {
     pub const TRACKING_FIRST_ATTEMPT: &str = "tracking.first_attempt";
     /// The last tracking pull's failure, as shown to people (never a response body).
     pub const TRACKING_LAST_ERROR: &str = "tracking.last_error";
+    /// How many events the next tracking pull asks for (adapted to the link).
+    pub const TRACKING_BATCH_SIZE: &str = "tracking.batch_size";
+    /// Bytes per second the last tracking batch arrived at.
+    pub const TRACKING_THROUGHPUT: &str = "tracking.throughput_bps";
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("migrations/v003_outbox.sql")),
     // 5: every stored instant as INTEGER epoch milliseconds (text order was not time order).
     (5, include_str!("migrations/v005_epoch_ms.sql")),
+    // 6: tracking guard: malformed events kept aside, parser version of failed batches.
+    (6, include_str!("migrations/v006_tracking_guard.sql")),
 ];
 
 /// The version this code writes.

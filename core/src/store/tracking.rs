@@ -9,6 +9,7 @@
 //!   (events may arrive before their consignment).
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -17,7 +18,7 @@ use super::{format_time, keys, parse_time, set_sync_state, set_sync_time, Store}
 use crate::digest::sha256_hex;
 use crate::domain::tracking::{
     keep_newest, newest, sort_timeline, supersedes, target, CaptureType, Location, Source,
-    StageMark, Target, TimelineEntry, TrackingEvent,
+    StageMark, Target, TimelineEntry, TrackingEvent, PARSER_VERSION,
 };
 use crate::domain::Stage;
 use crate::error::{Error, Result};
@@ -50,6 +51,20 @@ pub struct FailedBatch {
 pub struct BatchInfo {
     pub batch_id: Option<String>,
     pub remaining: u64,
+    /// Events of the batch that could not be used, kept aside in the same commit.
+    pub malformed: Vec<MalformedEvent>,
+}
+
+/// One event of a batch that the parser could not use: kept aside with its reason, its batch's
+/// good events applied. The event itself stays in its batch's stored body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MalformedEvent {
+    /// Inbox id of its batch.
+    pub inbox_id: i64,
+    /// Index in the batch's `events` array.
+    pub position: u32,
+    /// What was wrong, naming the field, never the value.
+    pub reason: String,
 }
 
 /// Tracking sync bookkeeping (see [`keys`]).
@@ -61,6 +76,8 @@ pub struct TrackingSyncState {
     pub last_error: Option<String>,
     /// Stored responses not processed yet.
     pub pending_batches: u32,
+    /// Events kept aside as malformed.
+    pub malformed_events: u32,
 }
 
 /// What applying one batch did.
@@ -76,6 +93,8 @@ pub struct AppliedBatch {
     pub waiting_for_consignment: u32,
     /// Consignments whose status, or one of whose pallets' status, changed.
     pub changed: Vec<String>,
+    /// Events kept aside as malformed.
+    pub malformed: u32,
     /// The batch had already been processed (by an earlier run): nothing was done.
     pub already_processed: bool,
 }
@@ -89,25 +108,67 @@ impl Store {
         server_time: Option<DateTime<Utc>>,
         received_at: DateTime<Utc>,
     ) -> Result<i64> {
+        if let Some(full) = crate::failpoint::io_fault(FAULT_INBOX_DISK_FULL) {
+            return Err(Error::io("storing a tracking response")(full));
+        }
         let tx = self
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO tracking_inbox (received_at, server_time, sha256, bytes, body, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
-            params![
-                format_time(received_at),
-                server_time.map(format_time),
-                sha256_hex(body),
-                body.len() as i64,
-                body,
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        if let Some(server_time) = server_time {
-            let offset_ms = (received_at - server_time).num_milliseconds();
-            set_sync_state(&tx, keys::CLOCK_OFFSET_MS, &offset_ms.to_string())?;
-        }
+        let id = insert_response(&tx, body, server_time, received_at)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// One attempt at [`Store::store_tracking_response`] that waits at most `busy` for another
+    /// writer, so the caller's own backoff, not SQLite's, paces the retries.
+    pub fn try_store_tracking_response(
+        &mut self,
+        body: &[u8],
+        server_time: Option<DateTime<Utc>>,
+        received_at: DateTime<Utc>,
+        busy: Duration,
+    ) -> Result<i64> {
+        self.with_busy_wait(busy, |s| {
+            s.store_tracking_response(body, server_time, received_at)
+        })
+    }
+
+    /// Runs `f` with statements waiting at most `busy` for another writer (then the usual wait
+    /// again): for callers that pace their own retries, or only try their best.
+    pub fn with_busy_wait<T>(
+        &mut self,
+        busy: Duration,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        self.conn().busy_timeout(busy)?;
+        let out = f(self);
+        self.conn().busy_timeout(super::BUSY_TIMEOUT)?;
+        out
+    }
+
+    /// Commits a response that was spilled to a file when the inbox could not take it. A body
+    /// already in the inbox (the spill file outlived its commit in a crash) is not stored
+    /// twice: the same bytes are the same events. Returns the inbox id.
+    pub fn store_spilled_response(
+        &mut self,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<i64> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sha256 = sha256_hex(body);
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM tracking_inbox WHERE sha256 = ?1 ORDER BY id LIMIT 1",
+                [&sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let id = match existing {
+            Some(id) => id,
+            None => insert_response(&tx, body, None, received_at)?,
+        };
         tx.commit()?;
         Ok(id)
     }
@@ -152,8 +213,9 @@ impl Store {
         }))
     }
 
-    /// Applies a parsed batch in one transaction and marks it processed in the same commit.
-    /// A batch that is no longer pending (processed by an earlier run) is left alone.
+    /// Applies a parsed batch in one transaction and marks it processed in the same commit,
+    /// with its malformed events kept aside. A batch that is no longer pending (processed by an
+    /// earlier run) is left alone.
     pub fn apply_tracking_batch(
         &mut self,
         inbox_id: i64,
@@ -181,34 +243,12 @@ impl Store {
                 })
             }
         }
-
         let mut out = AppliedBatch {
             events: count(events.len()),
+            malformed: count(info.malformed.len()),
             ..AppliedBatch::default()
         };
-        // The newest new candidate per consignment (C) and per pallet (P).
-        let mut consignment_marks: BTreeMap<&str, Candidates<'_>> = BTreeMap::new();
-        {
-            let mut insert = tx.prepare(INSERT_EVENT)?;
-            for e in events {
-                if insert_event(&mut insert, e, Some(inbox_id))? {
-                    out.applied += 1;
-                    let slot = consignment_marks.entry(e.barcode.as_str()).or_default();
-                    match target(e) {
-                        Target::ConsignmentAndPallets => {
-                            keep_newest(&mut slot.consignment, StageMark::of(e))
-                        }
-                        Target::Pallet(p) => {
-                            keep_newest(slot.pallets.entry(p).or_default(), StageMark::of(e))
-                        }
-                        Target::TimelineOnly => {}
-                    }
-                    slot.new_events += 1;
-                } else {
-                    out.duplicates += 1;
-                }
-            }
-        }
+        let consignment_marks = insert_events(&tx, inbox_id, events, &mut out)?;
         for (barcode, candidates) in &consignment_marks {
             match apply_candidates(&tx, barcode, candidates)? {
                 None => out.waiting_for_consignment += candidates.new_events,
@@ -216,21 +256,69 @@ impl Store {
                 Some(false) => {}
             }
         }
-        tx.execute(
+        keep_malformed(&tx, inbox_id, &info.malformed)?;
+        let n = tx.execute(
             "UPDATE tracking_inbox SET state = 'processed', processed_at = ?2, batch_id = ?3,
-                event_count = ?4, applied_count = ?5, remaining = ?6, error = NULL
-             WHERE id = ?1",
+                event_count = ?4, applied_count = ?5, remaining = ?6, error = NULL,
+                malformed_count = ?7
+             WHERE id = ?1 AND state = 'pending'",
             params![
                 inbox_id,
                 format_time(processed_at),
                 info.batch_id,
-                out.events,
+                out.events + out.malformed,
                 out.applied,
                 i64::try_from(info.remaining).unwrap_or(i64::MAX),
+                out.malformed,
             ],
         )?;
+        if n != 1 {
+            return Err(corrupt_batch(inbox_id));
+        }
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Batches the current parser has not judged yet go back to pending: those kept as failed
+    /// by another parser version, and processed ones with events another version kept aside.
+    /// Their events apply by id, so reprocessing never applies one twice. Returns how many.
+    pub fn requeue_for_parser(&mut self, version: u32) -> Result<u32> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let failed = tx.execute(
+            "UPDATE tracking_inbox SET state = 'pending', error = NULL, processed_at = NULL
+             WHERE state = 'failed' AND (parser_version IS NULL OR parser_version <> ?1)",
+            [version],
+        )?;
+        let with_malformed = tx.execute(
+            "UPDATE tracking_inbox SET state = 'pending', processed_at = NULL
+             WHERE state = 'processed' AND id IN
+                (SELECT inbox_id FROM tracking_malformed WHERE parser_version <> ?1)",
+            [version],
+        )?;
+        tx.execute(
+            "DELETE FROM tracking_malformed WHERE parser_version <> ?1",
+            [version],
+        )?;
+        tx.commit()?;
+        Ok(count(failed + with_malformed))
+    }
+
+    /// Every event kept aside as malformed, oldest batch first.
+    pub fn malformed_tracking_events(&self) -> Result<Vec<MalformedEvent>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT inbox_id, position, reason FROM tracking_malformed
+             ORDER BY inbox_id, position",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MalformedEvent {
+                inbox_id: r.get(0)?,
+                position: r.get(1)?,
+                reason: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Marks a stored response that cannot be parsed as failed, with the reason. It stays in
@@ -242,9 +330,10 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let n = self.conn().execute(
-            "UPDATE tracking_inbox SET state = 'failed', error = ?2, processed_at = ?3
+            "UPDATE tracking_inbox SET state = 'failed', error = ?2, processed_at = ?3,
+                parser_version = ?4
              WHERE id = ?1 AND state = 'pending'",
-            params![inbox_id, reason, format_time(at)],
+            params![inbox_id, reason, format_time(at), PARSER_VERSION],
         )?;
         if n == 0 {
             tracing::debug!(inbox_id, "tracking batch was no longer pending");
@@ -332,7 +421,30 @@ impl Store {
             first_attempt: self.sync_time(keys::TRACKING_FIRST_ATTEMPT)?,
             last_error: self.sync_state(keys::TRACKING_LAST_ERROR)?,
             pending_batches: count(self.pending_tracking_batches()?.len()),
+            malformed_events: self.conn().query_row(
+                "SELECT COUNT(*) FROM tracking_malformed",
+                [],
+                |r| r.get(0),
+            )?,
         })
+    }
+
+    /// The batch size the next tracking pull asks for, once one was learned.
+    pub fn tracking_batch_size(&self) -> Result<Option<u32>> {
+        Ok(self
+            .sync_state(keys::TRACKING_BATCH_SIZE)?
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Records the batch size learned from the link, and the throughput it was learned from.
+    pub fn set_tracking_batch_size(&mut self, size: u32, throughput: Option<u64>) -> Result<()> {
+        let tx = self.conn_mut().transaction()?;
+        set_sync_state(&tx, keys::TRACKING_BATCH_SIZE, &size.to_string())?;
+        if let Some(bps) = throughput {
+            set_sync_state(&tx, keys::TRACKING_THROUGHPUT, &bps.to_string())?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// How many tracking events are stored (all consignments).
@@ -350,6 +462,76 @@ struct Candidates<'a> {
     consignment: Option<StageMark>,
     pallets: HashMap<&'a str, Option<StageMark>>,
     new_events: u32,
+}
+
+/// The failpoint fault (`UPN_FAULT`) that fails the inbox commit as a full disk would.
+pub const FAULT_INBOX_DISK_FULL: &str = "tracking.inbox_disk_full";
+
+fn insert_response(
+    tx: &rusqlite::Transaction<'_>,
+    body: &[u8],
+    server_time: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO tracking_inbox (received_at, server_time, sha256, bytes, body, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+        params![
+            format_time(received_at),
+            server_time.map(format_time),
+            sha256_hex(body),
+            body.len() as i64,
+            body,
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    if let Some(server_time) = server_time {
+        let offset_ms = (received_at - server_time).num_milliseconds();
+        set_sync_state(tx, keys::CLOCK_OFFSET_MS, &offset_ms.to_string())?;
+    }
+    Ok(id)
+}
+
+/// Inserts a batch's events by id and collects, per consignment, the newest new candidates
+/// (C for the consignment, P per pallet).
+fn insert_events<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    inbox_id: i64,
+    events: &'a [TrackingEvent],
+    out: &mut AppliedBatch,
+) -> Result<BTreeMap<&'a str, Candidates<'a>>> {
+    let mut marks: BTreeMap<&str, Candidates<'_>> = BTreeMap::new();
+    let mut insert = tx.prepare(INSERT_EVENT)?;
+    for e in events {
+        if !insert_event(&mut insert, e, Some(inbox_id))? {
+            out.duplicates += 1;
+            continue;
+        }
+        out.applied += 1;
+        let slot = marks.entry(e.barcode.as_str()).or_default();
+        match target(e) {
+            Target::ConsignmentAndPallets => keep_newest(&mut slot.consignment, StageMark::of(e)),
+            Target::Pallet(p) => keep_newest(slot.pallets.entry(p).or_default(), StageMark::of(e)),
+            Target::TimelineOnly => {}
+        }
+        slot.new_events += 1;
+    }
+    Ok(marks)
+}
+
+fn keep_malformed(
+    tx: &rusqlite::Transaction<'_>,
+    inbox_id: i64,
+    malformed: &[MalformedEvent],
+) -> Result<()> {
+    let mut insert = tx.prepare(
+        "INSERT OR REPLACE INTO tracking_malformed (inbox_id, position, reason, parser_version)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for m in malformed {
+        insert.execute(params![inbox_id, m.position, m.reason, PARSER_VERSION])?;
+    }
+    Ok(())
 }
 
 const INSERT_EVENT: &str = "INSERT OR IGNORE INTO tracking_events
@@ -622,6 +804,7 @@ mod tests {
                 &BatchInfo {
                     batch_id: Some(format!("B{id}")),
                     remaining: 0,
+                    malformed: vec![],
                 },
                 events,
                 t(12, 0),
@@ -816,6 +999,7 @@ mod tests {
         let info = BatchInfo {
             batch_id: Some("B1".into()),
             remaining: 3,
+            malformed: vec![],
         };
         let events = [ev("E1", C1, None, "BOOKED", t(6, 0))];
         let first = store
@@ -874,5 +1058,41 @@ mod tests {
         );
         assert_eq!(entries[1].location, None);
         assert_eq!(entries[0].source, Source::Upn);
+    }
+
+    #[test]
+    fn tracking_a_spilled_response_is_stored_once_and_malformed_events_are_kept() {
+        let (_d, mut store) = open();
+        let body = br#"{"server_time":"2026-11-26T12:00:00Z","events":[],"remaining":0}"#;
+        let id = store.store_spilled_response(body, t(12, 0)).unwrap();
+        // The spill file outlived its commit (a crash before the delete): not stored twice.
+        assert_eq!(store.store_spilled_response(body, t(12, 1)).unwrap(), id);
+        assert_eq!(store.pending_tracking_batches().unwrap(), vec![id]);
+        let info = BatchInfo {
+            batch_id: Some("B1".into()),
+            remaining: 0,
+            malformed: vec![MalformedEvent {
+                inbox_id: id,
+                position: 3,
+                reason: "stage is empty".into(),
+            }],
+        };
+        let out = store
+            .apply_tracking_batch(
+                id,
+                &info,
+                &[ev("E1", C1, None, "BOOKED", t(6, 0))],
+                t(12, 2),
+            )
+            .unwrap();
+        assert_eq!((out.applied, out.malformed), (1, 1));
+        assert_eq!(store.malformed_tracking_events().unwrap(), info.malformed);
+        assert_eq!(store.tracking_sync_state().unwrap().malformed_events, 1);
+        // Judged by this parser: nothing to requeue.
+        assert_eq!(store.requeue_for_parser(PARSER_VERSION).unwrap(), 0);
+        // A different parser looks again, and the old verdicts go.
+        assert_eq!(store.requeue_for_parser(PARSER_VERSION + 1).unwrap(), 1);
+        assert!(store.malformed_tracking_events().unwrap().is_empty());
+        assert_eq!(store.pending_tracking_batches().unwrap(), vec![id]);
     }
 }

@@ -6,30 +6,68 @@
 //! inbox, marked failed with a reason that describes it without echoing it, and later batches
 //! carry on. Responses stored by a run that died before processing them are processed first,
 //! at start-up ([`process_pending`]) and at the start of every pull.
+//!
+//! Because a consumed body exists nowhere else:
+//! - no batch is asked for while the data folder lacks room for the largest body ([`space_needed`]);
+//! - a failed inbox commit (disk full, another writer holding the database) is retried with
+//!   backoff while the body is held; if it keeps failing the body goes to a spill file
+//!   (`tracking-spill/`), moved into the inbox at the next open or pull;
+//! - the GET waits on read progress, not a total deadline, and asks for as many events as the
+//!   link carries in about 20 s ([`crate::domain::tracking::batch_size`], kept in `sync_state`);
+//! - events are parsed one by one: a malformed one is kept aside with its reason
+//!   (`tracking_malformed`) and the rest of its batch applies. Failed batches and kept-aside
+//!   events carry the parser version; another version looks at them again at open.
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::digest::sha256_hex;
-use crate::domain::tracking::{to_millis, CaptureType, Location, Source, TrackingEvent};
+use crate::domain::tracking::batch_size::{self, Take};
+use crate::domain::tracking::{
+    event_problem, to_millis, CaptureType, Location, Source, TrackingEvent, PARSER_VERSION,
+};
 use crate::domain::Stage;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::store::tracking::{AppliedBatch, BatchInfo, FailedBatch};
+use crate::store::tracking::{AppliedBatch, BatchInfo, FailedBatch, MalformedEvent};
 use crate::store::Store;
 use crate::sync::import::lock;
-use crate::upn::http::parse_json;
+use crate::upn::http::{parse_json, MAX_RESPONSE_BYTES};
 use crate::upn::wire::{TrackingBatch, WireTrackingEvent};
-use crate::upn::{UpnApi, UpnError};
+use crate::upn::{RawTrackingResponse, UpnApi, UpnError};
 
-/// Most events asked for per batch (UPN's cap).
-pub const BATCH_MAX_EVENTS: u32 = 5000;
+mod spill;
+
+pub use spill::SPILL_DIR_NAME;
+
+/// Most events asked for per batch (UPN's cap). The pull asks for fewer on a slow link.
+pub const BATCH_MAX_EVENTS: u32 = batch_size::MAX;
 /// Most batches taken in one pull; what is left waits for the next cycle.
 pub const MAX_BATCHES_PER_PULL: u32 = 50;
 /// The failpoint between the inbox commit and processing (crash tests).
 pub const FAILPOINT_AFTER_INBOX_COMMIT: &str = "tracking.after_inbox_commit";
+/// The failpoint before each attempt at the inbox commit (race tests hold the database there).
+pub const FAILPOINT_BEFORE_INBOX_COMMIT: &str = "tracking.before_inbox_commit";
+/// The failpoint fault (`UPN_FAULT`) that makes the data folder look full to the space check.
+pub const FAULT_LOW_SPACE: &str = "tracking.low_space";
+
+/// Attempts at committing a consumed body before it goes to a spill file.
+const COMMIT_ATTEMPTS: u32 = 4;
+/// Wait after the first failed attempt; doubled after each.
+const COMMIT_FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// How long one attempt waits for another writer to finish.
+const COMMIT_BUSY_WAIT: Duration = Duration::from_secs(1);
+
+/// Free space a consuming GET needs in the data folder: its body may be as large as the
+/// response cap, and is written once to the database (its write-ahead log) and, if that commit
+/// fails, once more to a spill file; plus room for the processing commit.
+pub fn space_needed() -> u64 {
+    (MAX_RESPONSE_BYTES as u64).saturating_mul(2) + 8 * 1024 * 1024
+}
 
 /// What one pull (or one start-up resume) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -48,8 +86,14 @@ pub struct TrackingReport {
     pub waiting_for_consignment: u32,
     /// Responses that could not be parsed (kept, marked failed).
     pub failed_batches: u32,
+    /// Events that could not be used (kept aside with the reason); the rest of their batch applied.
+    pub malformed_events: u32,
+    /// Spill files (responses the inbox could not take earlier) moved into the inbox now.
+    pub spills_applied: u32,
     /// Events UPN still held when the pull stopped (0 unless the per-pull bound was reached).
     pub remaining: u64,
+    /// Events asked for per batch at the end of the pull (adapted to the link).
+    pub batch_size: u32,
     /// Consignments whose status (or a pallet's) changed.
     pub changed: Vec<String>,
 }
@@ -60,6 +104,7 @@ impl TrackingReport {
         self.applied += applied.applied;
         self.duplicates += applied.duplicates;
         self.waiting_for_consignment += applied.waiting_for_consignment;
+        self.malformed_events += applied.malformed;
         for barcode in applied.changed {
             if !self.changed.contains(&barcode) {
                 self.changed.push(barcode);
@@ -82,6 +127,10 @@ pub struct TrackingHealth {
     pub failed_batches: Vec<FailedBatch>,
     /// Responses stored but not processed yet (normally 0).
     pub pending_batches: u32,
+    /// Events UPN sent that could not be used, kept aside (see `Driver::malformed_events`).
+    pub malformed_events: u32,
+    /// Responses waiting in spill files because storing them failed (normally 0).
+    pub spilled_batches: u32,
 }
 
 impl TrackingHealth {
@@ -93,15 +142,22 @@ impl TrackingHealth {
                 "UPN has not enabled the tracking action for this depot: ask UPN IT to enable the tracking action for the depot".into(),
             );
         }
+        if self.spilled_batches > 0 {
+            return Some(format!(
+                "{} tracking response(s) could not be stored in the database and wait in files on the device: free some space; they are applied at the next sync",
+                self.spilled_batches
+            ));
+        }
         if self.stale {
             return Some(
                 "tracking has not synced for 15+ minutes while online: check the connection; if it persists, ask your admin to verify UPN has enabled the tracking action for the depot".into(),
             );
         }
-        if !self.failed_batches.is_empty() {
+        if !self.failed_batches.is_empty() || self.malformed_events > 0 {
             return Some(format!(
-                "{} tracking response(s) from UPN could not be read; they are kept on the device: include them in a support bundle",
-                self.failed_batches.len()
+                "{} tracking response(s) and {} tracking event(s) from UPN could not be read; they are kept on the device: include them in a support bundle",
+                self.failed_batches.len(),
+                self.malformed_events
             ));
         }
         None
@@ -110,13 +166,19 @@ impl TrackingHealth {
 
 /// How processing one stored response ended.
 enum Outcome {
-    Applied { remaining: u64 },
+    /// Applied; `events` counts every event of the response, malformed ones included.
+    Applied {
+        remaining: u64,
+        events: u32,
+    },
     Failed,
 }
 
 /// One pull: stored leftovers first, then batches from UPN until none remain (at most
 /// [`MAX_BATCHES_PER_PULL`]). UPN refusals and network errors end the pull as `Error::Upn`;
-/// everything taken before that is already stored and applied.
+/// everything taken before that is already stored and applied. No batch is asked for while
+/// the data folder lacks [`space_needed`]; a consumed body the store cannot take is kept in a
+/// spill file, and the pull ends with the storage error.
 pub async fn pull_tracking(
     api: &impl UpnApi,
     store: &Mutex<Store>,
@@ -124,28 +186,26 @@ pub async fn pull_tracking(
 ) -> Result<TrackingReport> {
     note_attempt(store, clock.now())?;
     let mut report = process_pending(store, clock)?;
+    let data_dir = data_dir(store)?;
+    report.batch_size = batch_size_of(store)?;
     for _ in 0..MAX_BATCHES_PER_PULL {
-        let raw = match api.take_tracking_batch(BATCH_MAX_EVENTS).await {
-            Ok(raw) => raw,
+        let remaining = match take_one(api, store, &data_dir, clock, &mut report).await {
+            Ok(Some(remaining)) => remaining,
+            // UPN sent something unreadable: stop here, the next cycle carries on.
+            Ok(None) => break,
             Err(e) => {
-                note_failure(store, &e.to_string())?;
-                return Err(e.into());
+                // Best effort, briefly: the store may be what failed.
+                let _ = lock(store).and_then(|mut s| {
+                    s.with_busy_wait(COMMIT_BUSY_WAIT, |s| {
+                        s.note_tracking_failure(&e.to_string())
+                    })
+                });
+                return Err(e);
             }
         };
-        // The response is committed before anything looks inside it.
-        let inbox_id =
-            lock(store)?.store_tracking_response(&raw.body, raw.server_time, clock.now())?;
-        failpoint::hit(FAILPOINT_AFTER_INBOX_COMMIT);
-        report.batches += 1;
-        match process(store, inbox_id, &raw.body, clock, &mut report)? {
-            Outcome::Applied { remaining } => {
-                report.remaining = remaining;
-                if remaining == 0 {
-                    break;
-                }
-            }
-            // UPN sent something unreadable: stop here, the next cycle carries on.
-            Outcome::Failed => break,
+        report.remaining = remaining;
+        if remaining == 0 {
+            break;
         }
     }
     if report.failed_batches > 0 {
@@ -165,15 +225,171 @@ pub async fn pull_tracking(
         applied = report.applied,
         duplicates = report.duplicates,
         failed = report.failed_batches,
+        malformed = report.malformed_events,
+        batch_size = report.batch_size,
         "tracking pulled"
     );
     Ok(report)
 }
 
+/// Takes, stores and applies one batch. `Some(remaining)` when it applied, `None` when the
+/// response was unreadable (kept as failed).
+async fn take_one(
+    api: &impl UpnApi,
+    store: &Mutex<Store>,
+    data_dir: &Path,
+    clock: &dyn Clock,
+    report: &mut TrackingReport,
+) -> Result<Option<u64>> {
+    ensure_room(data_dir)?;
+    let asked = report.batch_size;
+    let started = Instant::now();
+    let raw = match api.take_tracking_batch(asked).await {
+        Ok(raw) => raw,
+        Err(e) => {
+            if e == UpnError::Timeout {
+                report.batch_size = learn(store, asked, Take::TimedOut)?;
+            }
+            return Err(e.into());
+        }
+    };
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // The response is committed before anything looks inside it.
+    let inbox_id = commit_or_spill(store, data_dir, &raw, clock).await?;
+    failpoint::hit(FAILPOINT_AFTER_INBOX_COMMIT);
+    report.batches += 1;
+    match process(store, inbox_id, &raw.body, clock, report)? {
+        Outcome::Applied { remaining, events } => {
+            let take = Take::Received {
+                asked,
+                events,
+                bytes: raw.body.len() as u64,
+                elapsed_ms,
+            };
+            report.batch_size = learn(store, asked, take)?;
+            Ok(Some(remaining))
+        }
+        Outcome::Failed => Ok(None),
+    }
+}
+
+/// Commits a consumed body to the inbox, retrying with backoff while it is held in memory
+/// (another writer holding the database, a momentarily full disk). If every attempt fails the
+/// body goes to a spill file, applied at the next open or pull, and the storage error is
+/// returned: UPN will not hand the batch out again, so it must never be dropped.
+async fn commit_or_spill(
+    store: &Mutex<Store>,
+    data_dir: &Path,
+    raw: &RawTrackingResponse,
+    clock: &dyn Clock,
+) -> Result<i64> {
+    let mut backoff = COMMIT_FIRST_BACKOFF;
+    let mut attempt = 1;
+    let failure = loop {
+        failpoint::hit(FAILPOINT_BEFORE_INBOX_COMMIT);
+        let stored = lock(store).and_then(|mut s| {
+            s.try_store_tracking_response(&raw.body, raw.server_time, clock.now(), COMMIT_BUSY_WAIT)
+        });
+        match stored {
+            Ok(id) => return Ok(id),
+            Err(e) if attempt >= COMMIT_ATTEMPTS => break e,
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "a tracking response could not be stored yet; retrying");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2);
+        attempt += 1;
+    };
+    let disk_full = is_disk_full(&failure);
+    if let Err(spill_error) = spill::write(data_dir, &raw.body, clock.now()) {
+        tracing::error!(error = %spill_error, store_error = %failure, bytes = raw.body.len(),
+            "a consumed tracking response could be neither stored nor spilled");
+        return Err(spill_error);
+    }
+    tracing::warn!(error = %failure, "a tracking response was kept in a spill file");
+    Err(Error::Storage {
+        reason: format!(
+            "a tracking response could not be stored ({failure}); it is kept in {SPILL_DIR_NAME}/ in the data folder and applied at the next sync"
+        ),
+        disk_full,
+    })
+}
+
+fn is_disk_full(e: &Error) -> bool {
+    match e {
+        Error::Storage { disk_full, .. } => *disk_full,
+        Error::Io { source, .. } => crate::error::is_disk_full(source),
+        _ => false,
+    }
+}
+
+/// Refuses a consuming GET when the data folder could not hold its largest possible body.
+fn ensure_room(data_dir: &Path) -> Result<()> {
+    let needed = space_needed();
+    let free = if failpoint::io_fault(FAULT_LOW_SPACE).is_some() {
+        Some(0)
+    } else {
+        spill::free_bytes(data_dir)
+    };
+    match free {
+        Some(free) if free < needed => Err(Error::Storage {
+            reason: format!(
+                "only {} MB are free in the data folder and a tracking pull needs {} MB (UPN hands each batch out once, so none is asked for until it can be stored): free some space on the device",
+                free / (1024 * 1024),
+                needed.div_ceil(1024 * 1024)
+            ),
+            disk_full: true,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The next batch size after `take`, persisted with the measured throughput.
+fn learn(store: &Mutex<Store>, asked: u32, take: Take) -> Result<u32> {
+    let next = batch_size::next(asked, take);
+    lock(store)?.set_tracking_batch_size(next, batch_size::throughput(take))?;
+    Ok(next)
+}
+
+fn batch_size_of(store: &Mutex<Store>) -> Result<u32> {
+    Ok(lock(store)?
+        .tracking_batch_size()?
+        .map_or(batch_size::START, |n| {
+            n.clamp(batch_size::MIN, batch_size::MAX)
+        }))
+}
+
+/// The data folder: the one the database lives in.
+fn data_dir(store: &Mutex<Store>) -> Result<PathBuf> {
+    let path = lock(store)?.path().to_path_buf();
+    Ok(match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    })
+}
+
+/// How many consumed responses wait in spill files in `data_dir`.
+pub fn spilled_count(data_dir: &Path) -> u32 {
+    spill::list(data_dir).map_or(0, |l| u32::try_from(l.len()).unwrap_or(u32::MAX))
+}
+
 /// Processes every stored response not processed yet, oldest first (start-up, and the start of
-/// each pull). Never calls UPN.
+/// each pull). Never calls UPN. First, spill files go into the inbox, and batches a different
+/// parser version judged are queued again.
 pub fn process_pending(store: &Mutex<Store>, clock: &dyn Clock) -> Result<TrackingReport> {
-    let mut report = TrackingReport::default();
+    let mut report = TrackingReport {
+        spills_applied: spill::apply_all(store, &data_dir(store)?)?,
+        ..TrackingReport::default()
+    };
+    let requeued = lock(store)?.requeue_for_parser(PARSER_VERSION)?;
+    if requeued > 0 {
+        tracing::info!(
+            requeued,
+            parser_version = PARSER_VERSION,
+            "tracking batches queued again for a new parser"
+        );
+    }
     let pending = lock(store)?.pending_tracking_batches()?;
     for id in pending {
         let Some(batch) = lock(store)?.tracking_batch(id)? else {
@@ -198,7 +414,9 @@ pub fn process_pending(store: &Mutex<Store>, clock: &dyn Clock) -> Result<Tracki
     Ok(report)
 }
 
-/// Parses and applies one stored response (the store lock is released while parsing).
+/// Parses and applies one stored response (the store lock is released while parsing). The
+/// envelope must parse; then each event is parsed and checked on its own, and a bad one is kept
+/// aside with its reason while the rest apply.
 fn process(
     store: &Mutex<Store>,
     inbox_id: i64,
@@ -206,7 +424,7 @@ fn process(
     clock: &dyn Clock,
     report: &mut TrackingReport,
 ) -> Result<Outcome> {
-    let batch: TrackingBatch = match parse_json(body) {
+    let batch: TrackingBatch<serde_json::Value> = match parse_json(body) {
         Ok(batch) => batch,
         Err(e) => {
             let reason = match e {
@@ -219,16 +437,83 @@ fn process(
             return Ok(Outcome::Failed);
         }
     };
+    let total = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
+    let (events, malformed) = parse_events(inbox_id, batch.events);
+    if !malformed.is_empty() {
+        tracing::warn!(
+            inbox_id,
+            malformed = malformed.len(),
+            "tracking events kept aside as malformed"
+        );
+    }
     let info = BatchInfo {
         batch_id: batch.batch_id,
         remaining: batch.remaining,
+        malformed,
     };
-    let events: Vec<TrackingEvent> = batch.events.into_iter().map(event).collect();
     let applied = lock(store)?.apply_tracking_batch(inbox_id, &info, &events, clock.now())?;
     report.add(applied);
     Ok(Outcome::Applied {
         remaining: info.remaining,
+        events: total,
     })
+}
+
+/// Each element on its own: the wire type, then the domain's checks.
+fn parse_events(
+    inbox_id: i64,
+    values: Vec<serde_json::Value>,
+) -> (Vec<TrackingEvent>, Vec<MalformedEvent>) {
+    let mut events = Vec::with_capacity(values.len());
+    let mut malformed = Vec::new();
+    for (position, value) in values.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<WireTrackingEvent>(value)
+            .map_err(|e| describe(&e))
+            .map(event)
+            .and_then(|e| event_problem(&e).map_or(Ok(e), Err));
+        match parsed {
+            Ok(e) => events.push(e),
+            Err(reason) => malformed.push(MalformedEvent {
+                inbox_id,
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+                reason,
+            }),
+        }
+    }
+    (events, malformed)
+}
+
+/// Longest reason kept for a malformed event.
+const MAX_REASON_CHARS: usize = 200;
+
+/// serde's message about an event, with every value it quotes taken out (UPN's data may be
+/// personal): `invalid type: string "…", expected …` keeps its shape, not the string. Field
+/// names serde quotes from our own types (`missing field `at``) stay.
+fn describe(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let names_field = ["missing field", "unknown field", "duplicate field"]
+        .iter()
+        .any(|p| text.starts_with(p));
+    let mut out = String::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some('"') if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || (c == '`' && !names_field) => quote = Some(c),
+            None => out.push(c),
+        }
+    }
+    let out = out.replace(" ,", ",").trim().to_string();
+    let out = if out.is_empty() {
+        "unreadable event".to_string()
+    } else {
+        out
+    };
+    out.chars().take(MAX_REASON_CHARS).collect()
 }
 
 /// The one wire → domain translation of tracking events.
@@ -282,19 +567,25 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::store::keys;
     use crate::upn::wire::{ConsignmentFeed, ImageQuery, ImageReceipt, PodReceipt, PodSubmission};
-    use crate::upn::{Progress, RawTrackingResponse};
+    use crate::upn::Progress;
     use chrono::TimeZone;
     use std::collections::VecDeque;
 
-    /// A feed that answers from a script of responses.
-    struct Scripted(Mutex<VecDeque<std::result::Result<Vec<u8>, UpnError>>>);
+    /// A feed that answers from a script of responses, and records each `max` asked for.
+    struct Scripted(
+        Mutex<VecDeque<std::result::Result<Vec<u8>, UpnError>>>,
+        Mutex<Vec<u32>>,
+    );
 
     impl Scripted {
         fn new(items: Vec<std::result::Result<Vec<u8>, UpnError>>) -> Self {
-            Self(Mutex::new(items.into()))
+            Self(Mutex::new(items.into()), Mutex::default())
         }
         fn left(&self) -> usize {
             self.0.lock().unwrap().len()
+        }
+        fn asked(&self) -> Vec<u32> {
+            self.1.lock().unwrap().clone()
         }
     }
 
@@ -315,8 +606,9 @@ mod tests {
         }
         async fn take_tracking_batch(
             &self,
-            _max: u32,
+            max: u32,
         ) -> std::result::Result<RawTrackingResponse, UpnError> {
+            self.1.lock().unwrap().push(max);
             let next = self
                 .0
                 .lock()
@@ -512,5 +804,162 @@ mod tests {
         assert_eq!(a.stage.code(), "HELD_AT_HUB");
         assert_eq!(a.capture_type, CaptureType::Pallet);
         assert_eq!(a.at, t0() + chrono::Duration::milliseconds(1));
+    }
+
+    /// A body with raw JSON events, as a hostile or buggy UPN might send them.
+    fn raw_body(events: &[serde_json::Value]) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "server_time": t0(),
+            "batch_id": "B-RAW",
+            "events": events,
+            "remaining": 0,
+        }))
+        .unwrap()
+    }
+
+    fn good(id: &str) -> serde_json::Value {
+        serde_json::to_value(wire(id, "ARRIVED")).unwrap()
+    }
+
+    fn with(id: &str, field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut v = good(id);
+        match value {
+            serde_json::Value::Null => {
+                v.as_object_mut().unwrap().remove(field);
+            }
+            value => {
+                v[field] = value;
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn tracking_a_malformed_event_is_kept_aside_and_the_rest_of_its_batch_applies() {
+        let (_d, store) = store();
+        let clock = ManualClock::new(t0());
+        let events = vec![
+            good("E1"),
+            with("E2", "stage", serde_json::json!(42)),
+            with("E3", "at", serde_json::json!("SECRET-2026-13-45")),
+            with("E4", "barcode", serde_json::Value::Null),
+            with("E5", "capture_type", serde_json::json!({"SECRET": 1})),
+            with("E6", "at", serde_json::json!("+10000-01-01T00:00:00Z")),
+            with("E7", "at", serde_json::json!("1900-01-01T00:00:00Z")),
+            serde_json::json!("SECRET-NOT-AN-OBJECT"),
+            good("E9"),
+        ];
+        let api = Scripted::new(vec![Ok(raw_body(&events))]);
+        let report = rt().block_on(pull_tracking(&api, &store, &clock)).unwrap();
+        assert_eq!(
+            (
+                report.applied,
+                report.malformed_events,
+                report.failed_batches
+            ),
+            (2, 7, 0)
+        );
+        let s = store.lock().unwrap();
+        assert_eq!(s.tracking_event_count().unwrap(), 2);
+        let kept = s.malformed_tracking_events().unwrap();
+        let positions: Vec<u32> = kept.iter().map(|m| m.position).collect();
+        assert_eq!(positions, [1, 2, 3, 4, 5, 6, 7]);
+        for m in &kept {
+            assert!(
+                !m.reason.contains("SECRET"),
+                "the value leaked: {}",
+                m.reason
+            );
+            assert!(!m.reason.is_empty());
+        }
+        assert!(kept[2].reason.contains("barcode"), "{}", kept[2].reason);
+        assert!(kept[5].reason.contains("at "), "{}", kept[5].reason);
+        assert_eq!(s.tracking_sync_state().unwrap().malformed_events, 7);
+        assert!(s.failed_tracking_batches().unwrap().is_empty());
+    }
+
+    #[test]
+    fn tracking_batches_judged_by_another_parser_version_are_reprocessed_at_open() {
+        let (_d, store) = store();
+        let clock = ManualClock::new(t0());
+        // Kept as failed by the old whole-batch parser, which had no version.
+        let old = raw_body(&[good("E1"), with("E2", "stage", serde_json::json!(7))]);
+        {
+            let mut s = store.lock().unwrap();
+            let id = s.store_tracking_response(&old, None, t0()).unwrap();
+            s.fail_tracking_batch(id, "malformed JSON (old parser)", t0())
+                .unwrap();
+            s.conn()
+                .execute(
+                    "UPDATE tracking_inbox SET parser_version = NULL WHERE id = ?1",
+                    [id],
+                )
+                .unwrap();
+        }
+        let report = process_pending(&store, &clock).unwrap();
+        assert_eq!(
+            (report.resumed, report.applied, report.malformed_events),
+            (1, 1, 1)
+        );
+        {
+            let s = store.lock().unwrap();
+            assert!(s.failed_tracking_batches().unwrap().is_empty());
+            assert_eq!(s.tracking_event_count().unwrap(), 1);
+        }
+        // The current parser has judged it: the next open leaves it alone.
+        let again = process_pending(&store, &clock).unwrap();
+        assert_eq!((again.resumed, again.applied), (0, 0));
+        // A batch failed by this parser is not retried by it either.
+        {
+            let mut s = store.lock().unwrap();
+            let id = s.store_tracking_response(b"not json", None, t0()).unwrap();
+            s.fail_tracking_batch(id, "malformed JSON", t0()).unwrap();
+        }
+        assert_eq!(process_pending(&store, &clock).unwrap().resumed, 0);
+        // Events a previous parser version kept aside are looked at again, applied once.
+        store
+            .lock()
+            .unwrap()
+            .conn()
+            .execute("UPDATE tracking_malformed SET parser_version = 1", [])
+            .unwrap();
+        let report = process_pending(&store, &clock).unwrap();
+        assert_eq!(
+            (report.resumed, report.duplicates, report.malformed_events),
+            (1, 1, 1)
+        );
+        assert_eq!(store.lock().unwrap().tracking_event_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn tracking_batch_size_starts_small_grows_and_halves_after_a_timeout() {
+        let (_d, store) = store();
+        let clock = ManualClock::new(t0());
+        let full: Vec<WireTrackingEvent> = (0..batch_size::START)
+            .map(|i| wire(&format!("E{i}"), "BOOKED"))
+            .collect();
+        let api = Scripted::new(vec![
+            Ok(body(&full, 1)),
+            Ok(body(&[], 0)),
+            Err(UpnError::Timeout),
+        ]);
+        let report = rt().block_on(pull_tracking(&api, &store, &clock)).unwrap();
+        let asked = api.asked();
+        assert_eq!(asked[0], batch_size::START, "starts small");
+        assert!(
+            asked[1] > batch_size::START,
+            "grows on a fast link: {asked:?}"
+        );
+        assert_eq!(report.batch_size, asked[1]);
+        let err = rt()
+            .block_on(pull_tracking(&api, &store, &clock))
+            .unwrap_err();
+        assert!(matches!(err, Error::Upn(UpnError::Timeout)), "{err}");
+        // Persisted: the next pull asks for half of what timed out.
+        let _ = rt().block_on(pull_tracking(&api, &store, &clock));
+        assert_eq!(api.asked()[3], asked[1] / 2);
+        let s = store.lock().unwrap();
+        assert_eq!(s.tracking_batch_size().unwrap(), Some(asked[1] / 2));
+        assert!(s.sync_state(keys::TRACKING_THROUGHPUT).unwrap().is_some());
     }
 }

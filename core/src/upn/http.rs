@@ -16,7 +16,7 @@ use super::{ApiKey, Progress, RawTrackingResponse, UpnApi, UpnConfig, UpnError};
 const UPLOAD_CHUNK_BYTES: usize = 32 * 1024;
 
 /// Largest response body we read; anything bigger is a broken or hostile server.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Largest refusal body worth reading for its message.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// Longest server message kept in an error (and so in the store and on screen).
@@ -31,7 +31,14 @@ pub struct Timeouts {
     pub connect: Duration,
     pub request: Duration,
     pub upload: Duration,
+    /// The consuming tracking GET: longest wait for the response head or for the next bytes
+    /// of its body. No total deadline short of [`TRACKING_CEILING`]: a body may take long on a
+    /// slow link as long as it keeps arriving (giving up mid-body loses the batch).
+    pub read_idle: Duration,
 }
+
+/// Outer bound on one consuming tracking GET, however steadily its bytes arrive.
+pub const TRACKING_CEILING: Duration = Duration::from_secs(30 * 60);
 
 impl Default for Timeouts {
     fn default() -> Self {
@@ -39,6 +46,7 @@ impl Default for Timeouts {
             connect: Duration::from_secs(10),
             request: Duration::from_secs(60),
             upload: Duration::from_secs(300),
+            read_idle: Duration::from_secs(30),
         }
     }
 }
@@ -183,6 +191,15 @@ fn without_url(e: &reqwest::Error) -> String {
 }
 
 async fn read_bounded(response: &mut Response, limit: usize) -> Result<Vec<u8>, UpnError> {
+    read_limited(response, limit, None).await
+}
+
+/// Reads a body of at most `limit` bytes; with `idle`, each next piece must come within it.
+async fn read_limited(
+    response: &mut Response,
+    limit: usize,
+    idle: Option<Duration>,
+) -> Result<Vec<u8>, UpnError> {
     if let Some(len) = response.content_length() {
         if len as usize > limit {
             return Err(UpnError::BadResponse {
@@ -191,15 +208,14 @@ async fn read_bounded(response: &mut Response, limit: usize) -> Result<Vec<u8>, 
         }
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        if e.is_timeout() {
-            UpnError::Timeout
-        } else {
-            UpnError::BadResponse {
-                reason: "the connection broke while reading the response".into(),
-            }
-        }
-    })? {
+    loop {
+        let next = match idle {
+            Some(idle) => within_idle(idle, response.chunk()).await?,
+            None => response.chunk().await,
+        };
+        let Some(chunk) = next.map_err(body_error)? else {
+            break;
+        };
         if body.len() + chunk.len() > limit {
             return Err(UpnError::BadResponse {
                 reason: format!("response exceeds the {limit}-byte limit"),
@@ -208,6 +224,27 @@ async fn read_bounded(response: &mut Response, limit: usize) -> Result<Vec<u8>, 
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+fn body_error(e: reqwest::Error) -> UpnError {
+    if e.is_timeout() {
+        UpnError::Timeout
+    } else {
+        UpnError::BadResponse {
+            reason: "the connection broke while reading the response".into(),
+        }
+    }
+}
+
+/// Awaits `step` (the response head, or the next piece of a body) for at most `idle`: the
+/// read-progress timeout of the consuming tracking GET.
+async fn within_idle<T>(
+    idle: Duration,
+    step: impl std::future::Future<Output = T>,
+) -> Result<T, UpnError> {
+    tokio::time::timeout(idle, step)
+        .await
+        .map_err(|_| UpnError::Timeout)
 }
 
 /// UPN's clock from its header; a malformed or out-of-range value counts as absent.
@@ -363,14 +400,21 @@ impl UpnApi for HttpUpn {
     }
 
     async fn take_tracking_batch(&self, max_events: u32) -> Result<RawTrackingResponse, UpnError> {
+        let idle = self.timeouts.read_idle;
         let builder = self
             .request(
                 Method::GET,
                 &wire::tracking_events_segments(&self.config.depot),
-                self.timeouts.request,
+                TRACKING_CEILING,
             )
             .query(&[("max", max_events)]);
-        let (response, body) = self.send(builder).await?;
+        let mut response = within_idle(idle, builder.send())
+            .await?
+            .map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(refusal(response, &self.config.api_key).await);
+        }
+        let body = read_limited(&mut response, MAX_RESPONSE_BYTES, Some(idle)).await?;
         Ok(RawTrackingResponse {
             server_time: server_time(&response),
             body,

@@ -62,13 +62,13 @@ pub fn images_path(depot: &str, barcode: &str) -> String {
 /// Earliest year of any instant accepted from UPN. Anything outside [`EARLIEST_YEAR`] ..=
 /// [`LATEST_YEAR`] is a broken or hostile server: stored, it would not read back (chrono and
 /// RFC 3339 stop at year 9999) or would sort wrongly as text.
-pub const EARLIEST_YEAR: i32 = 2000;
+pub const EARLIEST_YEAR: i32 = *crate::domain::INSTANT_YEARS.start();
 /// Latest year of any instant accepted from UPN.
-pub const LATEST_YEAR: i32 = 2100;
+pub const LATEST_YEAR: i32 = *crate::domain::INSTANT_YEARS.end();
 
 /// True when a year from UPN is outside the accepted range.
 fn out_of_range(year: i32) -> bool {
-    !(EARLIEST_YEAR..=LATEST_YEAR).contains(&year)
+    !crate::domain::year_in_range(year)
 }
 
 /// Checks one instant UPN sent; the reason names `field` and the accepted range, never the value.
@@ -353,14 +353,17 @@ pub struct WireCancellation {
 // Consuming: every event is handed out in exactly one batch, and never again.
 // ---------------------------------------------------------------------------------------------
 
+/// `E` is the event type: the core reads `TrackingBatch<serde_json::Value>` first and each event
+/// on its own, so one malformed event does not take its batch down.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrackingBatch {
+pub struct TrackingBatch<E = WireTrackingEvent> {
     pub server_time: DateTime<Utc>,
     /// Unique per batch; `None` when there was nothing to hand out.
     #[serde(default)]
     pub batch_id: Option<String>,
-    #[serde(default)]
-    pub events: Vec<WireTrackingEvent>,
+    // A named default: plain `default` would make serde require `E: Default`.
+    #[serde(default = "Vec::new")]
+    pub events: Vec<E>,
     /// Events still waiting after this batch; call again at once while non-zero.
     #[serde(default)]
     pub remaining: u64,
