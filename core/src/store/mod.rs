@@ -127,4 +127,8 @@ pub mod keys {
     pub const TRACKING_FIRST_ATTEMPT: &str = "tracking.first_attempt";
     /// The last tracking pull's failure, as shown to people (never a response body).
     pub const TRACKING_LAST_ERROR: &str = "tracking.last_error";
+    /// The outbox paused by an account refusal (JSON `domain::outbox::Pause`), if it is.
+    pub const OUTBOX_PAUSE: &str = "outbox.pause";
+    /// The outbox's photos paused (image action disabled), if they are.
+    pub const OUTBOX_IMAGE_PAUSE: &str = "outbox.pause.images";
 }

@@ -17,6 +17,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/v002_tracking.sql"),
     // 3: captured PODs and photos, and their outbox state.
     include_str!("migrations/v003_outbox.sql"),
+    // 4: the guarded outbox: recorded wait lengths, frozen POD image counts, GPS fix skew.
+    include_str!("migrations/v004_outbox_guard.sql"),
 ];
 
 /// The version this code writes.
