@@ -53,6 +53,7 @@ impl From<upn_core::Error> for CliError {
             | Error::AlreadyDelivered { .. }
             | Error::AlreadySigned { .. } => exit::BAD_INPUT,
             Error::Upn(u) if u.is_recoverable() => exit::QUEUED_OR_UNREACHABLE,
+            Error::InFlight { .. } => exit::QUEUED_OR_UNREACHABLE,
             _ => exit::FAILED,
         };
         Self {
@@ -74,6 +75,8 @@ fn main() -> ExitCode {
         Command::Photo(a) => commands::capture::photo(a),
         Command::Sign(a) => commands::capture::sign(a),
         Command::Outbox(a) => commands::outbox::run(a),
+        Command::Retry(a) => commands::outbox::retry(a),
+        Command::Discard(a) => commands::outbox::discard(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
