@@ -302,7 +302,7 @@ impl Store {
     /// reads or renders anything of it. `None`: it was replaced, discarded or claimed meanwhile.
     pub fn claim(&mut self, id: &str, now: DateTime<Utc>) -> Result<Option<Capture>> {
         Ok(match self.apply_event(id, &Event::Claim, now)? {
-            Outcome::Applied(c) => Some(c),
+            Outcome::Applied(c) => Some(*c),
             _ => None,
         })
     }
@@ -539,7 +539,7 @@ impl Store {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Applied; the capture as it is now.
-    Applied(Capture),
+    Applied(Box<Capture>),
     /// The state machine refused it for the capture's current state.
     Refused(Refusal, ItemState),
     /// Allowed, but the row moved between the read and the write: skipped, never forced.
@@ -617,7 +617,7 @@ fn step(conn: &Connection, id: &str, event: &Event<'_>, now: DateTime<Utc>) -> R
         return Ok(Outcome::Moved);
     }
     Ok(match capture_in(conn, id)? {
-        Some(c) => Outcome::Applied(c),
+        Some(c) => Outcome::Applied(Box::new(c)),
         None => Outcome::Moved,
     })
 }
@@ -633,7 +633,7 @@ fn retry_in(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Outcome> 
 /// The capture an explicit call changed, or the typed refusal that says why not.
 fn applied_or_refused(id: &str, outcome: Outcome, allowed: &str) -> Result<Capture> {
     match outcome {
-        Outcome::Applied(c) => Ok(c),
+        Outcome::Applied(c) => Ok(*c),
         Outcome::Refused(Refusal::InFlight, _) | Outcome::Moved => {
             Err(Error::InFlight { id: id.to_string() })
         }

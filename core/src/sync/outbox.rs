@@ -82,7 +82,7 @@ pub struct Flush<'a, A: UpnApi> {
 }
 
 /// How one claimed item's attempt ended, already recorded in the store.
-enum Sent {
+enum Attempt {
     Sent,
     Retry,
     Offline,
@@ -166,16 +166,16 @@ impl<A: UpnApi> Flush<'_, A> {
                 self.observer.capture_changed(&capture.id);
                 failpoint::hit("outbox.after_claim");
                 match self.send(&capture).await? {
-                    Sent::Sent => report.sent += 1,
-                    Sent::Retry => report.retrying += 1,
-                    Sent::NeedsAttention => report.needs_attention += 1,
-                    Sent::Skipped => {}
-                    Sent::Offline => {
+                    Attempt::Sent => report.sent += 1,
+                    Attempt::Retry => report.retrying += 1,
+                    Attempt::NeedsAttention => report.needs_attention += 1,
+                    Attempt::Skipped => {}
+                    Attempt::Offline => {
                         report.retrying += 1;
                         report.ended = FlushEnd::Offline;
                         return Ok(report);
                     }
-                    Sent::Paused(scope) => {
+                    Attempt::Paused(scope) => {
                         report.paused += 1;
                         match scope {
                             // Every other request would be refused too.
@@ -191,7 +191,7 @@ impl<A: UpnApi> Flush<'_, A> {
 
     /// Sends one claimed capture. The outer `Result` is a local failure (storage); the inner
     /// outcome with UPN is already recorded.
-    async fn send(&self, capture: &Capture) -> Result<Sent> {
+    async fn send(&self, capture: &Capture) -> Result<Attempt> {
         let upload = match self.upload_bytes(capture).await {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -226,12 +226,12 @@ impl<A: UpnApi> Flush<'_, A> {
     }
 
     /// UPN has it: the row becomes sent (its photos released), and a pause it proves over lifts.
-    fn record_sent(&self, capture: &Capture, reference: &str) -> Result<Sent> {
+    fn record_sent(&self, capture: &Capture, reference: &str) -> Result<Attempt> {
         let now = self.clock.now();
         let mut store = lock(self.store)?;
         let Some(released) = store.mark_sent(&capture.id, now, reference)? else {
             tracing::warn!(capture = %capture.id, "a claimed capture moved while it was sent");
-            return Ok(Sent::Skipped);
+            return Ok(Attempt::Skipped);
         };
         let pauses = store.outbox_pauses()?;
         for scope in pauses.lifted_by_success(capture.kind) {
@@ -246,7 +246,7 @@ impl<A: UpnApi> Flush<'_, A> {
         for id in &released {
             self.observer.capture_changed(id);
         }
-        Ok(Sent::Sent)
+        Ok(Attempt::Sent)
     }
 
     /// Records a failed attempt as the state machine decides; an account refusal also pauses
@@ -256,7 +256,7 @@ impl<A: UpnApi> Flush<'_, A> {
         capture: &Capture,
         failure: &SendFailure,
         event: &Event<'_>,
-    ) -> Result<Sent> {
+    ) -> Result<Attempt> {
         let now = self.clock.now();
         let mut store = lock(self.store)?;
         if !matches!(
@@ -264,12 +264,12 @@ impl<A: UpnApi> Flush<'_, A> {
             Outcome::Applied(_)
         ) {
             tracing::warn!(capture = %capture.id, "a claimed capture moved while it was sent");
-            return Ok(Sent::Skipped);
+            return Ok(Attempt::Skipped);
         }
         let outcome = match failure.kind {
-            FailureKind::Recoverable => Sent::Retry,
-            FailureKind::Connectivity => Sent::Offline,
-            FailureKind::Permanent => Sent::NeedsAttention,
+            FailureKind::Recoverable => Attempt::Retry,
+            FailureKind::Connectivity => Attempt::Offline,
+            FailureKind::Permanent => Attempt::NeedsAttention,
             FailureKind::Account(reason) => {
                 let scope = reason.scope();
                 let pauses = store.outbox_pauses()?;
@@ -281,7 +281,7 @@ impl<A: UpnApi> Flush<'_, A> {
                     jitter(scope_name(scope), capture.attempts),
                 );
                 store.set_outbox_pause(scope, Some(&pause))?;
-                Sent::Paused(scope)
+                Attempt::Paused(scope)
             }
         };
         drop(store);
