@@ -150,3 +150,74 @@ fn one_key_carries_one_pod_body_and_a_mismatching_image_receipt_needs_attention(
         assert!(reason.contains("receipt"), "{reason}");
     }
 }
+
+#[test]
+fn a_401_pauses_the_outbox_keeps_items_queued_and_a_later_success_lifts_it() {
+    let sim = sim(SimConfig {
+        seed: 45,
+        consignments: 2,
+        ..SimConfig::default()
+    });
+    let clock = manual_clock();
+    let TestDriver { driver, data } = driver_with_clock(&sim, clock.clone());
+    driver.import_now().expect("import");
+    for (i, c) in sim.consignments().iter().enumerate() {
+        driver
+            .sign(
+                &c.barcode,
+                &signature(20 + i as u64),
+                "Key Test",
+                clock.now(),
+                None,
+            )
+            .expect("sign");
+    }
+    drop(driver);
+    let refuse = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let gate = refuse.clone();
+    let (endpoint, recorded) = hostile(move |_, _| {
+        let now = chrono::Utc::now().to_rfc3339();
+        if gate.load(std::sync::atomic::Ordering::SeqCst) {
+            let body = format!(
+                r#"{{"server_time":"{now}","error":{{"code":"unauthorized","message":"bad key"}}}}"#
+            );
+            return (401, body);
+        }
+        let receipt = format!(
+            r#"{{"server_time":"{now}","barcode":"B","pod_reference":"POD-1","received_at":"{now}","duplicate":false}}"#
+        );
+        (201, receipt)
+    });
+    let upn = UpnConfig {
+        endpoint,
+        depot: sim.depot(),
+        api_key: ApiKey::new(sim.api_key()),
+    };
+    let driver = Driver::open_with_clock(
+        DriverConfig::new(data.path().to_path_buf(), upn),
+        clock.clone(),
+    )
+    .expect("reopen against the hostile UPN");
+
+    let report = driver.flush_now().expect("flush");
+    assert_eq!(
+        (report.paused, report.needs_attention),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        recorded.lock().unwrap().len(),
+        1,
+        "one probe, then the pass stops"
+    );
+    let stats = driver.outbox_stats().expect("stats");
+    assert_eq!((stats.queued, stats.needs_attention), (2, 0));
+    let pause = stats.pauses.outbox.expect("paused, visibly");
+    assert!(pause.message.contains("401"), "{pause:?}");
+
+    refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(chrono::Duration::minutes(20));
+    let report = driver.flush_now().expect("flush");
+    assert_eq!(report.sent, 2, "{report:?}");
+    assert_eq!(driver.outbox_pauses().expect("pauses"), Default::default());
+}

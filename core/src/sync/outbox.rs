@@ -411,3 +411,47 @@ fn scope_name(scope: PauseScope) -> &'static str {
 pub fn until(at: DateTime<Utc>, now: DateTime<Utc>) -> std::time::Duration {
     (at - now).to_std().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upn_errors_map_to_send_failures_in_one_place() {
+        let kind = |e: UpnError| failure_of(&e).kind;
+        assert_eq!(
+            kind(UpnError::Unauthorized),
+            FailureKind::Account(AccountPause::CredentialsRejected)
+        );
+        assert_eq!(
+            kind(UpnError::IntegrationDisabled),
+            FailureKind::Account(AccountPause::IntegrationDisabled)
+        );
+        assert_eq!(
+            kind(UpnError::ImageActionDisabled),
+            FailureKind::Account(AccountPause::ImageActionDisabled)
+        );
+        assert_eq!(kind(UpnError::Timeout), FailureKind::Connectivity);
+        assert_eq!(
+            kind(UpnError::RateLimited { retry_after: None }),
+            FailureKind::Recoverable
+        );
+        for permanent in [
+            UpnError::AlreadyDelivered,
+            UpnError::TooLarge,
+            UpnError::Invalid {
+                status: 400,
+                message: "bad".into(),
+            },
+        ] {
+            assert_eq!(kind(permanent), FailureKind::Permanent);
+        }
+        let limited = UpnError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(7)),
+        };
+        assert_eq!(
+            failure_of(&limited).retry_after,
+            Some(std::time::Duration::from_secs(7))
+        );
+    }
+}
