@@ -85,6 +85,17 @@ impl Shared {
         }
     }
 
+    /// Runs `f` with no row left `sending` unless a flush really is sending it: when no flush
+    /// holds the gate, rows left `sending` by a crash are queued again first (and the gate is
+    /// held meanwhile, so no flush claims anything under `f`). So `InFlight` means in flight.
+    pub(crate) fn settled<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let gate = self.outbox_gate.try_lock().ok();
+        if gate.is_some() {
+            self.store()?.requeue_in_flight(self.clock.now())?;
+        }
+        f()
+    }
+
     /// One flush pass, single-flight. `deadline` bounds it; the pass stops cleanly there.
     pub(crate) async fn flush(
         self: &Arc<Self>,
@@ -184,7 +195,7 @@ impl Driver {
         let now = s.clock.now();
         check_captured_at(captured_at, now)?;
         let fix = gps.map(|g| check_fix(g, captured_at)).transpose()?;
-        let replaces = {
+        let replaces = s.settled(|| {
             let store = s.store()?;
             let consignment = open_consignment(&store, barcode)?;
             let pod = store.live_pod(barcode)?;
@@ -199,17 +210,17 @@ impl Driver {
                         barcode: barcode.to_string(),
                     });
                 }
-                ResignDecision::Replace => pod.map(|p| p.id),
+                ResignDecision::Replace => Ok(pod.map(|p| p.id)),
                 ResignDecision::Capture => {
                     if consignment.stage == Some(Stage::Delivered) {
                         return Err(Error::AlreadyDelivered {
                             barcode: barcode.to_string(),
                         });
                     }
-                    None
+                    Ok(None)
                 }
             }
-        };
+        })?;
         media::inspect_signature(signature, &s.config.media)
             .map_err(|e| Error::invalid("signature", e.to_string()))?;
         let capture = self.record(
@@ -292,12 +303,12 @@ impl Driver {
     /// Sends an item that needs attention again (or a queued one now). A pause holding it
     /// back probes at once. Refused with `InFlight` while it is being sent.
     pub fn retry(&self, capture_id: &str) -> Result<OutboxItem> {
-        let capture = {
+        let capture = self.shared.settled(|| {
             let mut store = self.shared.store()?;
             let capture = store.retry_capture(capture_id, self.shared.clock.now())?;
             probe_pauses_now(&mut store, Some(capture.kind))?;
-            capture
-        };
+            Ok(capture)
+        })?;
         self.shared.notify_capture(capture_id);
         self.shared.outbox_wake.notify_one();
         Ok(OutboxItem::from(&capture))
@@ -306,12 +317,12 @@ impl Driver {
     /// Retries everything that needs attention (and releases photos whose POD was sent), and
     /// lets every pause probe at once. Returns the retried items.
     pub fn retry_all(&self) -> Result<Vec<OutboxItem>> {
-        let ids = {
+        let ids = self.shared.settled(|| {
             let mut store = self.shared.store()?;
             let ids = store.retry_all(self.shared.clock.now())?;
             probe_pauses_now(&mut store, None)?;
-            ids
-        };
+            Ok(ids)
+        })?;
         let mut items = Vec::with_capacity(ids.len());
         for id in &ids {
             self.shared.notify_capture(id);
@@ -332,7 +343,9 @@ impl Driver {
     /// being sent.
     pub fn discard(&self, capture_id: &str) -> Result<OutboxItem> {
         let now = self.shared.clock.now();
-        let capture = self.shared.store()?.discard_capture(capture_id, now)?;
+        let capture = self
+            .shared
+            .settled(|| self.shared.store()?.discard_capture(capture_id, now))?;
         self.shared.blobs.remove(&capture.original.name);
         if let Some(upload) = &capture.upload {
             self.shared.blobs.remove(&upload.name);
