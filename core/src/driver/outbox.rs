@@ -200,16 +200,12 @@ impl Driver {
             let consignment = open_consignment(&store, barcode)?;
             let pod = store.live_pod(barcode)?;
             match resign(pod.as_ref().map(Capture::status), now) {
-                ResignDecision::InFlight => {
-                    return Err(Error::InFlight {
-                        id: pod.map(|p| p.id).unwrap_or_default(),
-                    });
-                }
-                ResignDecision::Refuse => {
-                    return Err(Error::AlreadySigned {
-                        barcode: barcode.to_string(),
-                    });
-                }
+                ResignDecision::InFlight => Err(Error::InFlight {
+                    id: pod.map(|p| p.id).unwrap_or_default(),
+                }),
+                ResignDecision::Refuse => Err(Error::AlreadySigned {
+                    barcode: barcode.to_string(),
+                }),
                 ResignDecision::Replace => Ok(pod.map(|p| p.id)),
                 ResignDecision::Capture => {
                     if consignment.stage == Some(Stage::Delivered) {
