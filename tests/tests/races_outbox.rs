@@ -1,7 +1,9 @@
 //! Races against the flush, opened deterministically with failpoint hooks: a re-sign or a
 //! discard between reading the due list and claiming an item, the same calls while the item is
 //! in flight, and a photo taken while its POD is being marked sent. Each window has its own
-//! failpoint, and this file is the only one registering hooks on them.
+//! failpoint, and this file is the only one registering hooks on them. Hooks are process-wide
+//! and one window's competing call passes other failpoints, so the tests here run one at a
+//! time (`serial`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,6 +13,12 @@ use upn_core::domain::outbox::{CaptureKind, ItemState};
 use upn_core::Error;
 use upn_e2e::{driver_with_clock, manual_clock, photo, signature, sim, TestDriver};
 use upn_sim::SimConfig;
+
+/// Held for a whole test: no other test's hook can fire in its flows.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn setup() -> (
     upn_sim::SimHandle,
@@ -47,6 +55,7 @@ fn once(
 
 #[test]
 fn a_re_sign_before_the_claim_sends_only_the_new_signature() {
+    let _serial = serial();
     let (sim, t, clock, barcode) = setup();
     let first = t
         .driver
@@ -90,6 +99,7 @@ fn a_re_sign_before_the_claim_sends_only_the_new_signature() {
 
 #[test]
 fn a_discard_before_the_claim_sends_nothing() {
+    let _serial = serial();
     let (sim, t, clock, barcode) = setup();
     let pod = t
         .driver
@@ -116,6 +126,7 @@ fn a_discard_before_the_claim_sends_nothing() {
 
 #[test]
 fn an_item_in_flight_refuses_re_sign_discard_and_retry_with_in_flight() {
+    let _serial = serial();
     let (sim, t, clock, barcode) = setup();
     let pod = t
         .driver
@@ -162,6 +173,7 @@ fn an_item_in_flight_refuses_re_sign_discard_and_retry_with_in_flight() {
 
 #[test]
 fn a_photo_taken_while_its_pod_is_marked_sent_is_queued_and_reaches_upn() {
+    let _serial = serial();
     let (sim, t, clock, barcode) = setup();
     t.driver
         .sign(&barcode, &signature(6), "Door Step", clock.now(), None)
