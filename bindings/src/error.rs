@@ -39,6 +39,9 @@ pub enum CoreError {
     /// by the core itself.
     #[error("UPN unreachable: {reason}")]
     Offline { reason: String },
+    /// The capture is being sent to UPN right now: retry, discard or re-sign it in a moment.
+    #[error("capture {id} is being sent right now; try again in a moment")]
+    InFlight { id: String },
     /// The device storage failed; `disk_full` asks the user to free space.
     #[error("storage failed: {reason}")]
     Storage { disk_full: bool, reason: String },
@@ -81,6 +84,7 @@ impl From<upn_core::Error> for CoreError {
             E::Cancelled { barcode } => CoreError::Cancelled { barcode },
             E::AlreadyDelivered { barcode } => CoreError::AlreadyDelivered { barcode },
             E::AlreadySigned { barcode } => CoreError::AlreadySigned { barcode },
+            E::InFlight { id } => CoreError::InFlight { id },
             E::Upn(UpnError::Unauthorized) => CoreError::Unauthorized,
             E::Upn(
                 UpnError::IntegrationDisabled
@@ -137,6 +141,7 @@ mod tests {
                 },
                 "AlreadySigned",
             ),
+            (E::InFlight { id: "c1".into() }, "InFlight"),
             (E::Upn(UpnError::Unauthorized), "Unauthorized"),
             (E::Upn(UpnError::TrackingActionDisabled), "NotEnabled"),
             (E::Upn(UpnError::Timeout), "Offline"),

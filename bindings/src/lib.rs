@@ -296,9 +296,18 @@ impl DriverCore {
         })
     }
 
-    /// Sends an item that needs attention again (or a queued one now).
+    /// Sends an item that needs attention again (or a queued one now). `InFlight` while it is
+    /// being sent: try again in a moment.
     pub fn retry(&self, capture_id: String) -> Result<OutboxItemRecord, CoreError> {
         guard("retry", || Ok((&self.driver()?.retry(&capture_id)?).into()))
+    }
+
+    /// Retries every item that needs attention (and lets a paused outbox probe UPN at once).
+    /// Returns the retried items.
+    pub fn retry_all(&self) -> Result<Vec<OutboxItemRecord>, CoreError> {
+        guard("retry_all", || {
+            Ok(self.driver()?.retry_all()?.iter().map(Into::into).collect())
+        })
     }
 
     /// Gives up on an unsent item; its files are removed from the device.

@@ -453,6 +453,13 @@ pub struct OutboxStatsRecord {
     pub bytes_pending: u64,
     /// When UPN last acknowledged an item.
     pub last_success_at_ms: Option<i64>,
+    /// Set while UPN refuses the depot's account (key rejected, integration disabled): nothing
+    /// is sent, items stay queued, and the outbox probes UPN and resumes by itself. The reason
+    /// says whom to ask.
+    pub paused_reason: Option<String>,
+    /// Set while UPN's image action is disabled for the depot: photos stay queued (PODs still
+    /// go) and resume by themselves once UPN accepts images again.
+    pub images_paused_reason: Option<String>,
 }
 
 impl From<&OutboxStats> for OutboxStatsRecord {
@@ -466,6 +473,8 @@ impl From<&OutboxStats> for OutboxStatsRecord {
             oldest_pending_captured_at_ms: opt_ms(s.oldest_pending_captured_at),
             bytes_pending: s.bytes_pending,
             last_success_at_ms: opt_ms(s.last_success_at),
+            paused_reason: s.pauses.outbox.as_ref().map(|p| p.message.clone()),
+            images_paused_reason: s.pauses.images.as_ref().map(|p| p.message.clone()),
         }
     }
 }

@@ -37,6 +37,10 @@ pub enum Command {
     Sign(SignArgs),
     /// List what is waiting to reach UPN.
     Outbox(OutboxArgs),
+    /// Send an item that needs attention again (`--all`: every one), sent at the next sync.
+    Retry(RetryArgs),
+    /// Give up on an unsent item: it is never sent and its files are removed.
+    Discard(DiscardArgs),
     /// A delivery day against the embedded simulator on a free loopback port.
     Demo(DemoArgs),
     /// Match a purchase invoice's charge lines (CSV: barcode, description, amount) to
@@ -178,6 +182,26 @@ pub struct OutboxArgs {
     /// Print a JSON array.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The capture id, as `outbox` lists it.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Retry every item that needs attention (and let a paused outbox try UPN again now).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscardArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The capture id, as `outbox` lists it.
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

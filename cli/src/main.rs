@@ -57,6 +57,7 @@ impl From<upn_core::Error> for CliError {
             | Error::AlreadyDelivered { .. }
             | Error::AlreadySigned { .. } => exit::BAD_INPUT,
             Error::Upn(u) if u.is_recoverable() => exit::QUEUED_OR_UNREACHABLE,
+            Error::InFlight { .. } => exit::QUEUED_OR_UNREACHABLE,
             _ => exit::FAILED,
         };
         Self {
@@ -79,6 +80,8 @@ fn main() -> ExitCode {
         Command::Sign(a) => commands::capture::sign(a),
         Command::Outbox(a) => commands::outbox::run(a),
         Command::InvoiceMatch(a) => commands::invoice::run(a),
+        Command::Retry(a) => commands::outbox::retry(a),
+        Command::Discard(a) => commands::outbox::discard(a),
     };
     match (result, output::write_failure()) {
         (Ok(exit::OK), Some(failure)) => {

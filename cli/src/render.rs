@@ -178,8 +178,8 @@ pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  NEXT / LAST ERROR",
-            "BARCODE", "KIND", "PHOTO", "STATE", "BYTES", "TRY"
+            "{:<32} {:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  NEXT / LAST ERROR",
+            "ID", "BARCODE", "KIND", "PHOTO", "STATE", "BYTES", "TRY"
         );
         for i in items {
             let next = match (&i.last_error, i.next_attempt_at) {
@@ -190,7 +190,8 @@ pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
             };
             let _ = writeln!(
                 out,
-                "{:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  {}",
+                "{:<32} {:<14} {:<6} {:<10} {:<16} {:>8} {:>4}  {}",
+                i.id,
                 i.barcode,
                 i.kind.outbox_kind(),
                 if i.kind.is_photo() {
@@ -219,6 +220,19 @@ pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
             .map(|t| format!(" · last sent {}", t.format("%H:%M:%S")))
             .unwrap_or_default()
     );
+    for (what, pause) in [
+        ("the outbox", &stats.pauses.outbox),
+        ("photos", &stats.pauses.images),
+    ] {
+        if let Some(p) = pause {
+            let _ = writeln!(
+                out,
+                "PAUSED: {what} since {}: {} (resumes by itself once UPN accepts again; `retry --all` tries now)",
+                p.since.format("%H:%M:%S"),
+                p.message
+            );
+        }
+    }
     out
 }
 

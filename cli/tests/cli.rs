@@ -494,3 +494,63 @@ fn stops_json_into_a_closed_pipe_does_not_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn retry_discard_and_sync_say_what_remains_in_their_exit_codes() {
+    let sim = sim(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = sim.api_key();
+    let run = |args: &[&str]| driver(&sim.endpoint(), &sim.depot(), Some(&key), dir.path(), args);
+    assert_eq!(run(&["sync"]).status.code(), Some(0));
+    let barcode = sim.consignments()[0].barcode.clone();
+
+    // Unknown ids and usage mistakes are bad input.
+    for args in [
+        &["retry", "no-such-capture"][..],
+        &["discard", "no-such-capture"][..],
+        &["retry"][..],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert!(stderr(&run(&["retry", "no-such-capture"])).contains("no-such-capture"));
+
+    // A photo waiting for its signature is pending: sync exits 3 and says why on stderr.
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, upn_sim::samples::photo_jpeg(3, 800, 600)).expect("photo file");
+    let out = run(&["photo", &barcode, &photo.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&["sync"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("wait for a signature"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&["outbox", "--json"]);
+    let items: Value = serde_json::from_str(&stdout(&out)).expect("outbox JSON");
+    let id = items[0]["id"].as_str().expect("id").to_string();
+    // Waiting for its signature is not retryable: a clear refusal, exit 2.
+    let out = run(&["retry", &id]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("waiting"), "{}", stderr(&out));
+    assert_eq!(run(&["retry", "--all"]).status.code(), Some(0));
+
+    let out = run(&["discard", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&["discard", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "discarded twice: {}",
+        stderr(&out)
+    );
+    let out = run(&["sync"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "nothing pending: {}",
+        stderr(&out)
+    );
+}

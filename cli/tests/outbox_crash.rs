@@ -230,6 +230,16 @@ fn killed_in_the_middle_of_an_upload_the_photo_goes_once_later() {
         (1, 0),
         "{received:?}"
     );
+    // The killed upload left its row `sending`, yet nothing is in flight: a retry is not
+    // refused as InFlight, the row is settled first.
+    let stuck = w
+        .outbox()
+        .into_iter()
+        .find(|i| i["state"] == "sending")
+        .expect("a row left sending by the kill");
+    let id = stuck["id"].as_str().expect("id").to_string();
+    let out = w.run(&["retry", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     w.assert_delivered_once(1);
 }

@@ -29,6 +29,10 @@ pub enum Error {
     #[error("consignment {barcode} is already signed for and the POD was sent; a second signature is not accepted")]
     AlreadySigned { barcode: String },
 
+    /// The capture is being sent right now: retry, discard or re-sign it in a moment.
+    #[error("capture {id} is being sent to UPN right now; try again in a moment")]
+    InFlight { id: String },
+
     /// The database file was written by a newer version of the app.
     #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
     StoreTooNew { found: u32, supported: u32 },

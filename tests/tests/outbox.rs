@@ -759,3 +759,216 @@ fn a_damaged_capture_file_needs_attention_without_blocking_the_others() {
     assert_eq!(sim.received().pods.len(), 1);
     assert_eq!(sim.received().pods[0].barcode, barcodes[1]);
 }
+
+#[test]
+fn image_action_disabled_pauses_photos_instead_of_stranding_them_and_resumes_by_itself() {
+    let sim = sim(small(1));
+    let clock = manual_clock();
+    let t = driver_with_clock(&sim, clock.clone());
+    t.driver.import_now().expect("import");
+    let barcode = sim.consignments()[0].barcode.clone();
+    use upn_core::clock::Clock;
+    sim.set_access(true, true, false);
+    t.driver
+        .sign(&barcode, &signature(7), "Sam Lee", clock.now(), None)
+        .expect("sign");
+    let photo_item = t
+        .driver
+        .add_photo(
+            &barcode,
+            &photo(7),
+            CaptureKind::LeaveSafe,
+            clock.now(),
+            None,
+        )
+        .expect("photo");
+    let report = t.driver.flush_now().expect("flush");
+    assert_eq!(
+        (report.sent, report.needs_attention, report.paused),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    let outbox = t.driver.outbox().expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].id, photo_item.id);
+    assert_eq!(outbox[0].state, ItemState::Queued, "never stranded");
+    let stats = t.driver.outbox_stats().expect("stats");
+    assert_eq!(stats.needs_attention, 0);
+    let pause = stats.pauses.images.expect("photos paused, visibly");
+    assert!(pause.message.contains("image"), "{pause:?}");
+    assert!(stats.pauses.outbox.is_none(), "PODs still go");
+
+    // While paused, passes before the probe time send nothing.
+    let rejected = sim.received().rejected.len();
+    assert_eq!(t.driver.flush_now().expect("flush").paused, 0);
+    assert_eq!(sim.received().rejected.len(), rejected);
+
+    // Still refused at the probe: the pause stays and its interval grows.
+    clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(t.driver.flush_now().expect("flush").paused, 1);
+    let again = t
+        .driver
+        .outbox_pauses()
+        .expect("pauses")
+        .images
+        .expect("paused");
+    assert_eq!(again.probes, 2);
+
+    // UPN fixes the depot: the next probe succeeds and the pause lifts by itself.
+    sim.set_access(true, true, true);
+    clock.advance(chrono::Duration::minutes(20));
+    let report = t.driver.flush_now().expect("flush");
+    assert_eq!(report.sent, 1, "{report:?}");
+    assert!(t.driver.outbox().expect("outbox").is_empty());
+    assert_eq!(
+        t.driver.outbox_pauses().expect("pauses"),
+        Default::default()
+    );
+    assert_exactly_once_pod_first(&sim.received(), 1, 1);
+}
+
+#[test]
+fn integration_disabled_pauses_the_whole_outbox_and_retry_all_probes_at_once() {
+    let sim = sim(small(2));
+    let clock = manual_clock();
+    let t = driver_with_clock(&sim, clock.clone());
+    t.driver.import_now().expect("import");
+    use upn_core::clock::Clock;
+    for (i, c) in sim.consignments().iter().enumerate() {
+        t.driver
+            .sign(
+                &c.barcode,
+                &signature(10 + i as u64),
+                "Al Bo",
+                clock.now(),
+                None,
+            )
+            .expect("sign");
+    }
+    sim.set_access(false, true, true);
+    let report = t.driver.flush_now().expect("flush");
+    assert_eq!(
+        (report.sent, report.needs_attention, report.paused),
+        (0, 0, 1),
+        "one probe, then the pass stops: {report:?}"
+    );
+    assert_eq!(
+        sim.received().rejected.len(),
+        1,
+        "the rest was not hammered"
+    );
+    let stats = t.driver.outbox_stats().expect("stats");
+    assert_eq!((stats.queued, stats.needs_attention), (2, 0));
+    assert!(stats.pauses.outbox.is_some());
+
+    sim.set_access(true, true, true);
+    // A person retries: the pause probes now, not after its backoff.
+    t.driver.retry_all().expect("retry all");
+    let report = t.driver.flush_now().expect("flush");
+    assert_eq!(report.sent, 2, "{report:?}");
+    assert_eq!(
+        t.driver.outbox_pauses().expect("pauses"),
+        Default::default()
+    );
+}
+
+#[test]
+fn a_device_clock_set_back_does_not_stall_retries() {
+    let sim = sim(small(1));
+    let clock = manual_clock();
+    let t = driver_with_clock(&sim, clock.clone());
+    t.driver.import_now().expect("import");
+    let barcode = sim.consignments()[0].barcode.clone();
+    use upn_core::clock::Clock;
+    t.driver
+        .sign(&barcode, &signature(8), "Clock Back", clock.now(), None)
+        .expect("sign");
+    sim.set_faults("pod:503:1".parse().expect("spec"));
+    for _ in 0..6 {
+        t.driver.flush_now().expect("flush");
+        clock.advance(chrono::Duration::minutes(20));
+    }
+    sim.set_faults(FaultSpec::none());
+    let item = t.driver.outbox().expect("outbox").remove(0);
+    let next = item.next_attempt_at.expect("waits on a backoff");
+    // The device clock jumps back an hour: the stored wait lies far ahead of "now".
+    clock.advance(chrono::Duration::hours(-1));
+    assert!(next > clock.now() + chrono::Duration::minutes(15));
+    let report = t.driver.flush_now().expect("flush");
+    assert_eq!(
+        report.sent, 1,
+        "retries never stall on a clock set back: {report:?}"
+    );
+}
+
+#[test]
+fn the_pod_body_is_frozen_at_its_first_attempt() {
+    let sim = sim(small(1));
+    let clock = manual_clock();
+    let t = driver_with_clock(&sim, clock.clone());
+    t.driver.import_now().expect("import");
+    let barcode = sim.consignments()[0].barcode.clone();
+    use upn_core::clock::Clock;
+    t.driver
+        .add_photo(&barcode, &photo(9), CaptureKind::Goods, clock.now(), None)
+        .expect("photo");
+    t.driver
+        .sign(&barcode, &signature(9), "Same Bytes", clock.now(), None)
+        .expect("sign");
+    sim.set_faults("pod:lost-response:1".parse().expect("spec"));
+    t.driver.flush_now().expect("flush");
+    // A photo taken after the first attempt does not change what the POD's key carries.
+    t.driver
+        .add_photo(
+            &barcode,
+            &photo(10),
+            CaptureKind::Location,
+            clock.now(),
+            None,
+        )
+        .expect("photo");
+    sim.set_faults(FaultSpec::none());
+    let pod = t
+        .driver
+        .captures(&barcode)
+        .expect("captures")
+        .into_iter()
+        .find(|c| c.kind == CaptureKind::Pod)
+        .expect("pod");
+    assert_eq!(pod.pod_image_count, Some(1), "frozen at the first attempt");
+    flush_until_empty(&t, &clock, 5);
+    let received = sim.received();
+    assert_exactly_once_pod_first(&received, 1, 2);
+    assert!(received.pods[0].attempts >= 2);
+    let pod = t
+        .driver
+        .captures(&barcode)
+        .expect("captures")
+        .into_iter()
+        .find(|c| c.kind == CaptureKind::Pod)
+        .expect("pod");
+    assert_eq!(pod.pod_image_count, Some(1));
+}
+
+#[test]
+fn a_fix_taken_minutes_after_the_capture_is_accepted_and_its_skew_kept() {
+    let sim = sim(small(1));
+    let clock = manual_clock();
+    let t = driver_with_clock(&sim, clock.clone());
+    t.driver.import_now().expect("import");
+    let barcode = sim.consignments()[0].barcode.clone();
+    use upn_core::clock::Clock;
+    let captured_at = clock.now() - chrono::Duration::minutes(8);
+    let gps = GpsFix::new(52.4862, -1.8904, 6.5, clock.now());
+    t.driver
+        .sign(
+            &barcode,
+            &signature(11),
+            "Slow Clock",
+            captured_at,
+            Some(gps),
+        )
+        .expect("a slow device clock is not a refusal");
+    let pod = t.driver.captures(&barcode).expect("captures").remove(0);
+    assert_eq!(pod.fix.expect("fix").ahead_ms, 8 * 60 * 1000);
+}

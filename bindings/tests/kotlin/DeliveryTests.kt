@@ -233,7 +233,7 @@ val TESTS =
                 assertFailsWith<CoreException.Unauthorized> { core.importNow() }
             }
         },
-        TestCase("a_refused_image_needs_attention_and_retry_sends_it") { env ->
+        TestCase("image_action_disabled_pauses_photos_and_retry_sends_them") { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -243,13 +243,14 @@ val TESTS =
                     val photo = core.addPhoto(barcode, Samples.photoJpeg(6), PhotoKind.LEAVE_SAFE, nowMs(), null)
                     val first = core.syncNow()
                     assertEquals(1u, first.flush.sent)
-                    assertEquals(1u, first.flush.needsAttention)
-                    val refused = core.outbox().single()
-                    assertEquals(photo.id, refused.id)
-                    assertEquals(OutboxState.NEEDS_ATTENTION, refused.state)
-                    assertTrue(refused.lastError?.contains("image") == true, "reason kept: ${refused.lastError}")
-                    assertEquals(SyncBadge.NEEDS_ATTENTION, core.stop(barcode).sync)
-                    assertEquals(1u, core.diagnostics().stopsNeedingAttention)
+                    assertEquals(0u, first.flush.needsAttention, "an account refusal never strands an item")
+                    val held = core.outbox().single()
+                    assertEquals(photo.id, held.id)
+                    assertEquals(OutboxState.QUEUED, held.state)
+                    assertTrue(held.lastError?.contains("image") == true, "reason kept: ${held.lastError}")
+                    val paused = core.outboxStats().imagesPausedReason
+                    assertTrue(paused?.contains("image") == true, "photos paused, visibly: $paused")
+                    assertEquals(null, core.outboxStats().pausedReason, "PODs still go")
                     env.sim.setImagesEnabled(true)
                     assertEquals(OutboxState.QUEUED, core.retry(photo.id).state)
                     assertEquals(1u, core.syncNow().flush.sent)

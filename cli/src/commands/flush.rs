@@ -7,7 +7,7 @@ use upn_core::listener::{DriverListener, UploadProgress};
 use upn_core::sync::outbox::FlushEnd;
 use upn_core::Driver;
 
-use crate::{exit, CliError};
+use crate::CliError;
 
 /// Draws one line on stderr: `[#######.....]  58%  a1b2c3d4 UPN0421000001  93/160 KB`.
 struct ProgressBar;
@@ -39,8 +39,8 @@ impl DriverListener for ProgressBar {
     }
 }
 
-/// Sends what is due now. Exit code 3 when work remains queued for later.
-pub fn flush_with_progress(driver: &Driver) -> Result<u8, CliError> {
+/// Sends what is due now. `Some(reason)` when anything is still pending or needs attention.
+pub fn flush_with_progress(driver: &Driver) -> Result<Option<String>, CliError> {
     let _bar = if std::io::stderr().is_terminal() {
         Some(driver.subscribe(Arc::new(ProgressBar))?)
     } else {
@@ -48,10 +48,15 @@ pub fn flush_with_progress(driver: &Driver) -> Result<u8, CliError> {
     };
     let report = driver.flush_now()?;
     println!(
-        "outbox: {} sent, {} to retry, {} need attention{}",
+        "outbox: {} sent, {} to retry, {} need attention{}{}",
         report.sent,
         report.retrying,
         report.needs_attention,
+        if report.paused > 0 {
+            format!(", {} held by a pause", report.paused)
+        } else {
+            String::new()
+        },
         if report.ended == FlushEnd::Offline {
             " (UPN unreachable)"
         } else {
@@ -61,21 +66,37 @@ pub fn flush_with_progress(driver: &Driver) -> Result<u8, CliError> {
     report_pending(driver)
 }
 
-/// Prints what still waits; exit code 3 if anything is queued for UPN.
-pub fn report_pending(driver: &Driver) -> Result<u8, CliError> {
+/// Prints what still waits. `Some(reason)` (for stderr and exit code 3) unless nothing is
+/// pending and nothing needs attention.
+pub fn report_pending(driver: &Driver) -> Result<Option<String>, CliError> {
     let stats = driver.outbox_stats()?;
+    let mut reasons = Vec::new();
+    if let Some(p) = &stats.pauses.outbox {
+        reasons.push(format!("the outbox is paused: {}", p.message));
+    }
+    if let Some(p) = &stats.pauses.images {
+        reasons.push(format!("photos are paused: {}", p.message));
+    }
     if stats.needs_attention > 0 {
         println!(
             "{} capture(s) need attention: see `upn-driver outbox`",
             stats.needs_attention
         );
+        reasons.push(format!(
+            "{} capture(s) need attention (see `upn-driver outbox`, then `retry` or `discard`)",
+            stats.needs_attention
+        ));
     }
     if stats.waiting > 0 {
         println!("{} photo(s) wait for a signature", stats.waiting);
+        reasons.push(format!("{} photo(s) wait for a signature", stats.waiting));
     }
     if stats.queued + stats.sending > 0 {
         println!("{} capture(s) queued for UPN", stats.queued + stats.sending);
-        return Ok(exit::QUEUED_OR_UNREACHABLE);
+        reasons.push(format!(
+            "{} capture(s) are still queued for UPN",
+            stats.queued + stats.sending
+        ));
     }
-    Ok(exit::OK)
+    Ok((!reasons.is_empty()).then(|| reasons.join("; ")))
 }

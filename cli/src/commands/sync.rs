@@ -7,7 +7,13 @@ use crate::{exit, CliError};
 pub fn run(args: SyncArgs) -> Result<u8, CliError> {
     let driver = super::open_driver(&args.driver)?;
     if args.offline {
-        return super::flush::report_pending(&driver);
+        return Ok(match super::flush::report_pending(&driver)? {
+            None => exit::OK,
+            Some(reason) => {
+                eprintln!("upn-driver: {reason}");
+                exit::QUEUED_OR_UNREACHABLE
+            }
+        });
     }
     let mut worst: Option<CliError> = None;
     let mut keep_worst = |e: CliError| {
@@ -66,12 +72,12 @@ pub fn run(args: SyncArgs) -> Result<u8, CliError> {
         Err(e) => keep_worst(e.into()),
     }
 
+    // Exit 0 only when everything captured reached UPN and nothing needs attention.
     match super::flush::flush_with_progress(&driver) {
-        Ok(exit::OK) => {}
-        Ok(code) => keep_worst(CliError {
-            code,
-            message: "some captures are still waiting to reach UPN (see `upn-driver outbox`)"
-                .into(),
+        Ok(None) => {}
+        Ok(Some(reason)) => keep_worst(CliError {
+            code: exit::QUEUED_OR_UNREACHABLE,
+            message: reason,
         }),
         Err(e) => keep_worst(e),
     }

@@ -38,6 +38,9 @@ pub const STALE_FIX_AFTER: Duration = Duration::minutes(30);
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 /// Longest printed name accepted.
 pub const MAX_NAME_CHARS: usize = 80;
+/// How far a GPS fix time may be after the capture time: the device clock may run slow while
+/// GNSS time is right. Accepted, and the skew recorded; beyond this the fix is not this capture's.
+pub const MAX_FIX_AHEAD: Duration = Duration::minutes(10);
 /// A phone's worst useful fix; anything coarser is not a location.
 pub const MAX_ACCURACY_M: f64 = 10_000.0;
 
@@ -46,6 +49,8 @@ pub const MAX_ACCURACY_M: f64 = 10_000.0;
 pub struct CheckedFix {
     pub fix: GpsFix,
     pub stale: bool,
+    /// How far the fix time was after the capture time, in ms (0 when the fix came first).
+    pub ahead_ms: i64,
 }
 
 /// The printed name as it will be sent: trimmed, inner runs of whitespace collapsed.
@@ -103,15 +108,17 @@ pub fn check_fix(fix: GpsFix, captured_at: DateTime<Utc>) -> Result<CheckedFix> 
             format!("must be between 0 and {MAX_ACCURACY_M} metres"),
         ));
     }
-    if fix.fix_at > captured_at + CLOCK_SKEW {
+    let ahead = fix.fix_at.signed_duration_since(captured_at);
+    if ahead > MAX_FIX_AHEAD {
         return Err(Error::invalid(
             "gps.fix_at",
-            "is after the capture; pass the time the phone took the fix",
+            "is more than 10 minutes after the capture; pass the time the phone took the fix",
         ));
     }
     Ok(CheckedFix {
         fix,
-        stale: captured_at - fix.fix_at > STALE_FIX_AFTER,
+        stale: -ahead > STALE_FIX_AFTER,
+        ahead_ms: ahead.num_milliseconds().max(0),
     })
 }
 
@@ -154,12 +161,24 @@ mod tests {
             (GpsFix::new(0.0, 0.0, -1.0, now()), "gps.accuracy_m"),
             (GpsFix::new(0.0, 0.0, f64::NAN, now()), "gps.accuracy_m"),
             (
-                GpsFix::new(0.0, 0.0, 5.0, now() + Duration::minutes(10)),
+                GpsFix::new(0.0, 0.0, 5.0, now() + Duration::minutes(11)),
                 "gps.fix_at",
             ),
         ] {
             assert_eq!(refused_field(check_fix(fix, now())), field);
         }
+    }
+
+    #[test]
+    fn a_fix_a_few_minutes_after_the_capture_is_accepted_with_its_skew() {
+        let slow_clock = GpsFix::new(52.48, -1.89, 8.0, now() + Duration::minutes(7));
+        let checked = check_fix(slow_clock, now()).unwrap();
+        assert_eq!(checked.ahead_ms, 7 * 60 * 1000);
+        assert!(!checked.stale);
+        let edge = GpsFix::new(52.48, -1.89, 8.0, now() + Duration::minutes(10));
+        assert!(check_fix(edge, now()).is_ok());
+        let before = GpsFix::new(52.48, -1.89, 8.0, now() - Duration::minutes(1));
+        assert_eq!(check_fix(before, now()).unwrap().ahead_ms, 0);
     }
 
     #[test]

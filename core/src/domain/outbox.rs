@@ -1,14 +1,18 @@
 //! The outbox as a state machine: what each captured POD or photo is waiting for, and what a
-//! send result does to it. Pure: the store persists these decisions, the flush carries them out.
+//! send result does to it. Pure: [`transition`] maps (item, event, now) to a new state or a
+//! typed refusal; the store applies it compare-and-set and the flush carries it out.
 //!
 //! ```text
 //!  photo before the POD is sent ─► Waiting ──(POD sent, same transaction)──► Queued
-//!  POD, or photo after POD sent ─► Queued ──► Sending ──ok──► Sent
-//!                                    ▲           │
-//!                                    └─retry─────┤ recoverable (offline, timeout, 5xx, 429)
-//!                                                └─permanent──► NeedsAttention ──retry──► Queued/Waiting
-//!                                                                              └─discard──► Discarded
+//!  POD, or photo after POD sent ─► Queued ──claim──► Sending ──ok, receipt matches──► Sent
+//!                                    ▲                  │
+//!                                    ├──backoff─────────┤ recoverable / connectivity
+//!                                    ├──pause───────────┤ account refusal (401, 403 disabled):
+//!                                    │                  │   the outbox, or its images, pauses
+//!                                    │                  └─permanent, receipt mismatch─► NeedsAttention
+//!                                    └───────────────────────retry──────────────────────┘ └discard► Discarded
 //!  a POD never attempted, signed again ─► Replaced (kept, with what replaced it)
+//!  While Sending, retry, discard and replace are refused: InFlight, "try again in a moment".
 //! ```
 
 use std::time::Duration;
@@ -17,7 +21,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::stop_list::SyncBadge;
-use crate::upn::UpnError;
 
 /// What was captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -146,12 +149,390 @@ pub struct OutboxItem {
     pub upn_reference: Option<String>,
 }
 
-/// The state a new photo starts in.
-pub fn initial_photo_state(pod_sent: bool) -> ItemState {
-    if pod_sent {
+/// Where an item stands, as far as its transitions care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemStatus {
+    pub kind: CaptureKind,
+    pub state: ItemState,
+    /// Requests that left the device for it so far.
+    pub attempts: u32,
+}
+
+/// Why a send failed, as the outbox needs to know it. The flush maps UPN's errors to this in
+/// one place, so the state machine does not depend on the HTTP layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendFailure {
+    pub kind: FailureKind,
+    /// How long UPN asked to wait, if it said (clamped to [`MAX_RETRY_AFTER`] here).
+    pub retry_after: Option<Duration>,
+    /// What to show a person (never a body, a key or an image).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// UPN's load or a garbled answer: retry with backoff.
+    Recoverable,
+    /// The device could not reach UPN: retry with backoff, and end the pass (all would fail).
+    Connectivity,
+    /// The depot's account was refused: the item stays queued and the outbox (or its image
+    /// part) pauses until a later request succeeds.
+    Account(AccountPause),
+    /// This item was refused for good: kept with the reason for a person.
+    Permanent,
+}
+
+/// An account-level refusal: nothing is wrong with the item, so it is never stranded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountPause {
+    CredentialsRejected,
+    IntegrationDisabled,
+    ImageActionDisabled,
+}
+
+impl AccountPause {
+    pub fn scope(self) -> PauseScope {
+        match self {
+            AccountPause::ImageActionDisabled => PauseScope::Images,
+            _ => PauseScope::Outbox,
+        }
+    }
+}
+
+/// What a pause holds back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseScope {
+    /// Everything.
+    Outbox,
+    /// Photos only; PODs still go.
+    Images,
+}
+
+impl PauseScope {
+    pub fn covers(self, kind: CaptureKind) -> bool {
+        self == PauseScope::Outbox || kind.is_photo()
+    }
+}
+
+/// UPN's `Retry-After` is honoured up to this; anything longer is a hostile or broken server.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
+/// The backoff cap.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// Waits stored before waits were recorded with their length (older rows): anything further
+/// ahead than this can only mean the device clock went back.
+const MAX_WAIT: Duration = MAX_RETRY_AFTER;
+
+/// When an item may go next: the instant and the wait that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Schedule {
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Length of the wait that ended at `next_attempt_at`, in ms (unknown for older rows).
+    pub wait_ms: Option<i64>,
+}
+
+impl Schedule {
+    /// Due now, `wait` from `now` (overflow-safe: a clock at the end of time is "due now").
+    pub fn after(now: DateTime<Utc>, wait: Duration) -> Self {
+        let chrono_wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+        Self {
+            next_attempt_at: Some(now.checked_add_signed(chrono_wait).unwrap_or(now)),
+            wait_ms: Some(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// When it is really due. A wait ending further ahead than the wait itself means the
+    /// device clock was set back since it was chosen: then it is due now, so a clock change
+    /// never stalls the outbox.
+    pub fn due_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let Some(at) = self.next_attempt_at else {
+            return now;
+        };
+        let longest = match self.wait_ms {
+            Some(ms) => chrono::Duration::milliseconds(ms.clamp(0, MAX_WAIT.as_millis() as i64)),
+            None => chrono::Duration::from_std(MAX_WAIT).unwrap_or(chrono::Duration::zero()),
+        };
+        match at.signed_duration_since(now) {
+            ahead if ahead > longest => now,
+            _ => at,
+        }
+    }
+
+    pub fn is_due(self, now: DateTime<Utc>) -> bool {
+        self.due_at(now) <= now
+    }
+}
+
+/// The outbox (or its image part) held back by an account refusal. It still probes: once
+/// `probe` is due the next pass tries again, and any success lifts it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Pause {
+    pub reason: AccountPause,
+    /// UPN's refusal as shown to people.
+    pub message: String,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub since: DateTime<Utc>,
+    /// Refused probes so far (the backoff grows with them).
+    pub probes: u32,
+    #[serde(with = "chrono::serde::ts_milliseconds_option", default)]
+    pub next_probe_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub wait_ms: Option<i64>,
+}
+
+impl Pause {
+    /// The pause after (another) refusal for `reason`.
+    pub fn after_refusal(
+        previous: Option<&Pause>,
+        reason: AccountPause,
+        message: &str,
+        now: DateTime<Utc>,
+        jitter: f64,
+    ) -> Pause {
+        let probes = previous.map_or(0, |p| p.probes).saturating_add(1);
+        let schedule = Schedule::after(now, backoff(probes, jitter));
+        Pause {
+            reason,
+            message: message.to_string(),
+            since: previous.map_or(now, |p| p.since),
+            probes,
+            next_probe_at: schedule.next_attempt_at,
+            wait_ms: schedule.wait_ms,
+        }
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            next_attempt_at: self.next_probe_at,
+            wait_ms: self.wait_ms,
+        }
+    }
+
+    /// Probe now (an explicit retry by a person).
+    pub fn probe_now(mut self) -> Pause {
+        self.next_probe_at = None;
+        self.wait_ms = None;
+        self
+    }
+}
+
+/// The outbox's pauses, one per scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Pauses {
+    pub outbox: Option<Pause>,
+    pub images: Option<Pause>,
+}
+
+impl Pauses {
+    pub fn get(&self, scope: PauseScope) -> Option<&Pause> {
+        match scope {
+            PauseScope::Outbox => self.outbox.as_ref(),
+            PauseScope::Images => self.images.as_ref(),
+        }
+    }
+
+    /// The earliest instant the pauses let an item of `kind` go (`now` when none holds it).
+    fn release_at(&self, kind: CaptureKind, now: DateTime<Utc>) -> DateTime<Utc> {
+        [PauseScope::Outbox, PauseScope::Images]
+            .into_iter()
+            .filter(|s| s.covers(kind))
+            .filter_map(|s| self.get(s))
+            .map(|p| p.schedule().due_at(now))
+            .max()
+            .unwrap_or(now)
+    }
+
+    /// The scopes a success sending an item of `kind` proves working again.
+    pub fn lifted_by_success(&self, kind: CaptureKind) -> Vec<PauseScope> {
+        [PauseScope::Outbox, PauseScope::Images]
+            .into_iter()
+            .filter(|s| self.get(*s).is_some())
+            .filter(|s| *s == PauseScope::Outbox || kind.is_photo())
+            .collect()
+    }
+}
+
+/// A queued item, as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueuedItem<'a> {
+    pub barcode: &'a str,
+    pub kind: CaptureKind,
+    /// Capture order on the device.
+    pub seq: i64,
+    pub schedule: Schedule,
+}
+
+impl QueuedItem<'_> {
+    fn due_at(&self, pauses: &Pauses, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.schedule
+            .due_at(now)
+            .max(pauses.release_at(self.kind, now))
+    }
+}
+
+/// What is due now, as indices into `items` in sending order: per consignment its POD before
+/// its photos, then capture order.
+pub fn due_now(items: &[QueuedItem<'_>], pauses: &Pauses, now: DateTime<Utc>) -> Vec<usize> {
+    let mut due: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].due_at(pauses, now) <= now)
+        .collect();
+    due.sort_by_key(|&i| (items[i].barcode, items[i].kind.is_photo(), items[i].seq));
+    due
+}
+
+/// When the next pass should run for the items not due now, if any waits.
+pub fn next_wake(
+    items: &[QueuedItem<'_>],
+    pauses: &Pauses,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    items.iter().map(|i| i.due_at(pauses, now)).min()
+}
+
+/// The state a new capture starts in, given its consignment's live POD (read in the same
+/// transaction as the insert, so a POD sent meanwhile cannot leave a photo waiting).
+pub fn initial_state(kind: CaptureKind, pod: Option<ItemState>) -> ItemState {
+    if kind == CaptureKind::Pod || pod == Some(ItemState::Sent) {
         ItemState::Queued
     } else {
         ItemState::Waiting
+    }
+}
+
+/// Something that happens to an item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<'a> {
+    /// The flush takes a queued item, before it reads or renders anything of it.
+    Claim,
+    /// UPN acknowledged the item and its receipt matches what was sent.
+    Acknowledged,
+    /// The request failed; `jitter` in [0, 1) spreads the retries.
+    Failed {
+        failure: &'a SendFailure,
+        jitter: f64,
+    },
+    /// Preparing the upload failed: nothing left the device, so the attempt is not counted.
+    PrepareFailed {
+        failure: &'a SendFailure,
+        jitter: f64,
+    },
+    /// A `sending` row found by a new pass: a crash or a cancelled pass cut it short.
+    Recover,
+    /// The consignment's POD reached UPN (releases a waiting photo).
+    PodSent,
+    /// An explicit retry; `pod_sent` says whether the consignment's POD reached UPN.
+    Retry {
+        pod_sent: bool,
+    },
+    Discard,
+    /// A new signature replaces this POD.
+    Replace,
+}
+
+/// A transition to apply, compare-and-set, on the row still at (`from`, `from_attempts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub from: ItemState,
+    pub from_attempts: u32,
+    pub to: ItemState,
+    pub attempts: u32,
+    pub schedule: Schedule,
+    /// `Some` replaces the stored reason (`Some(None)` clears it); `None` keeps it.
+    pub last_error: Option<Option<String>>,
+}
+
+/// Why an event does not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The item is being sent right now; try again in a moment.
+    InFlight,
+    /// The event makes no sense in this state (e.g. discarding a sent item).
+    NotNow { state: ItemState },
+}
+
+/// The outbox state machine: the new state for `event`, or why it does not apply.
+pub fn transition(
+    item: ItemStatus,
+    event: &Event<'_>,
+    now: DateTime<Utc>,
+) -> std::result::Result<Transition, Refusal> {
+    use ItemState::*;
+    let to = |to: ItemState, attempts: u32, schedule, last_error| Transition {
+        from: item.state,
+        from_attempts: item.attempts,
+        to,
+        attempts,
+        schedule,
+        last_error,
+    };
+    let same = item.attempts;
+    let unsent = matches!(item.state, Waiting | Queued | NeedsAttention);
+    Ok(match (item.state, event) {
+        (Queued, Event::Claim) => to(Sending, same.saturating_add(1), Schedule::default(), None),
+        (Sending, Event::Acknowledged) => to(Sent, same, Schedule::default(), Some(None)),
+        (Sending, Event::Failed { failure, jitter }) => {
+            failed(item, failure, *jitter, same, now, to)
+        }
+        (Sending, Event::PrepareFailed { failure, jitter }) => {
+            failed(item, failure, *jitter, same.saturating_sub(1), now, to)
+        }
+        (Sending, Event::Recover) => to(Queued, same, Schedule::default(), None),
+        (Waiting, Event::PodSent) => to(Queued, same, Schedule::default(), None),
+        (Sending, Event::Retry { .. } | Event::Discard | Event::Replace) => {
+            return Err(Refusal::InFlight)
+        }
+        (Waiting, Event::Retry { pod_sent: false }) => {
+            return Err(Refusal::NotNow { state: Waiting })
+        }
+        (Waiting | Queued | NeedsAttention, Event::Retry { pod_sent }) => {
+            let state = if item.kind == CaptureKind::Pod || *pod_sent {
+                Queued
+            } else {
+                Waiting
+            };
+            to(state, same, Schedule::default(), None)
+        }
+        (_, Event::Discard) if unsent => to(Discarded, same, Schedule::default(), None),
+        // Never attempted: UPN cannot have it.
+        (_, Event::Replace) if unsent && item.kind == CaptureKind::Pod && same == 0 => {
+            to(Replaced, same, Schedule::default(), None)
+        }
+        (state, _) => return Err(Refusal::NotNow { state }),
+    })
+}
+
+/// A failed attempt (counted as `attempts`), as the failure's kind decides.
+fn failed(
+    item: ItemStatus,
+    failure: &SendFailure,
+    jitter: f64,
+    attempts: u32,
+    now: DateTime<Utc>,
+    to: impl Fn(ItemState, u32, Schedule, Option<Option<String>>) -> Transition,
+) -> Transition {
+    let reason = Some(Some(failure.reason.clone()));
+    match failure.kind {
+        FailureKind::Recoverable | FailureKind::Connectivity => {
+            let mut wait = backoff(item.attempts.max(1), jitter);
+            if let Some(asked) = failure.retry_after {
+                wait = wait.max(asked.min(MAX_RETRY_AFTER));
+            }
+            to(
+                ItemState::Queued,
+                attempts,
+                Schedule::after(now, wait),
+                reason,
+            )
+        }
+        // Held by the pause, not by a backoff of its own: it goes as soon as the pause lifts.
+        FailureKind::Account(_) => to(ItemState::Queued, attempts, Schedule::default(), reason),
+        FailureKind::Permanent => to(
+            ItemState::NeedsAttention,
+            attempts,
+            Schedule::default(),
+            reason,
+        ),
     }
 }
 
@@ -162,71 +543,59 @@ pub enum ResignDecision {
     Capture,
     /// The first POD never left the device: replace it (and record that).
     Replace,
+    /// The first POD is being sent right now: try again in a moment.
+    InFlight,
     /// The first POD was (or may have been) sent: refuse.
     Refuse,
 }
 
-pub fn resign(existing: Option<(ItemState, u32)>) -> ResignDecision {
+/// The same rule as [`Event::Replace`] in [`transition`], asked before anything is written.
+pub fn resign(existing: Option<ItemStatus>, now: DateTime<Utc>) -> ResignDecision {
     match existing {
         None => ResignDecision::Capture,
-        Some((ItemState::Replaced | ItemState::Discarded, _)) => ResignDecision::Capture,
-        // Never attempted: UPN cannot have it.
-        Some((ItemState::Queued | ItemState::NeedsAttention | ItemState::Waiting, 0)) => {
-            ResignDecision::Replace
-        }
-        // Sent, in flight, or attempted (a lost response may mean UPN has it).
-        Some(_) => ResignDecision::Refuse,
+        Some(s) if !s.state.is_live() => ResignDecision::Capture,
+        Some(s) => match transition(s, &Event::Replace, now) {
+            Ok(_) => ResignDecision::Replace,
+            Err(Refusal::InFlight) => ResignDecision::InFlight,
+            Err(Refusal::NotNow { .. }) => ResignDecision::Refuse,
+        },
     }
 }
 
-/// What to do after a failed send.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FailureDecision {
-    /// Try again at `at`.
-    Retry { at: DateTime<Utc> },
-    /// The device is offline: retry at `at`, and stop this flush pass (everything would fail).
-    Offline { at: DateTime<Utc> },
-    /// Stop retrying; keep the data and the reason for a person.
-    NeedsAttention { reason: String },
+/// Checks UPN's image receipt against what was sent: a mismatch means UPN holds other bytes
+/// under this key, which a person must look at.
+pub fn check_image_receipt(
+    sent_sha256: &str,
+    sent_bytes: u64,
+    receipt_sha256: &str,
+    receipt_bytes: u64,
+) -> std::result::Result<(), SendFailure> {
+    if sent_sha256.eq_ignore_ascii_case(receipt_sha256) && sent_bytes == receipt_bytes {
+        return Ok(());
+    }
+    Err(SendFailure {
+        kind: FailureKind::Permanent,
+        retry_after: None,
+        reason: format!(
+            "UPN's receipt does not match the photo sent ({receipt_bytes} bytes received, {sent_bytes} sent{}); check the photo with UPN before retrying",
+            if sent_sha256.eq_ignore_ascii_case(receipt_sha256) { "" } else { ", different content" }
+        ),
+    })
 }
 
 /// Backoff after the `attempts`-th failed attempt: 5 s doubling up to 15 min, scaled by
 /// `jitter` in [0, 1) into [50 %, 100 %] so a fleet of phones does not retry in lockstep.
 pub fn backoff(attempts: u32, jitter: f64) -> Duration {
     const BASE_MS: u64 = 5_000;
-    const CAP_MS: u64 = 15 * 60 * 1_000;
+    let cap_ms = MAX_BACKOFF.as_millis() as u64;
     let exp = attempts.saturating_sub(1).min(20);
-    let full = BASE_MS.saturating_mul(1 << exp).min(CAP_MS);
+    let full = BASE_MS.saturating_mul(1 << exp).min(cap_ms);
     let jitter = if jitter.is_finite() {
         jitter.clamp(0.0, 1.0)
     } else {
         0.0
     };
     Duration::from_millis((full as f64 * (0.5 + 0.5 * jitter)) as u64)
-}
-
-/// Classifies a send failure once. `attempts` counts this attempt.
-pub fn on_failure(
-    error: &UpnError,
-    attempts: u32,
-    now: DateTime<Utc>,
-    jitter: f64,
-) -> FailureDecision {
-    if !error.is_recoverable() {
-        return FailureDecision::NeedsAttention {
-            reason: error.to_string(),
-        };
-    }
-    let mut wait = backoff(attempts, jitter);
-    if let Some(asked) = error.retry_after() {
-        wait = wait.max(asked);
-    }
-    let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-    if error.is_connectivity() {
-        FailureDecision::Offline { at }
-    } else {
-        FailureDecision::Retry { at }
-    }
 }
 
 /// A stop's sync badge from the states of its captures (replaced and discarded ones ignored).
@@ -300,59 +669,242 @@ mod tests {
         }
     }
 
+    fn item(kind: CaptureKind, state: ItemState, attempts: u32) -> ItemStatus {
+        ItemStatus {
+            kind,
+            state,
+            attempts,
+        }
+    }
+
+    fn failure(kind: FailureKind, retry_after: Option<Duration>) -> SendFailure {
+        SendFailure {
+            kind,
+            retry_after,
+            reason: "x".into(),
+        }
+    }
+
+    fn failed_at(f: &SendFailure, attempts: u32) -> Transition {
+        let sending = item(CaptureKind::Pod, ItemState::Sending, attempts);
+        let event = Event::Failed {
+            failure: f,
+            jitter: 1.0,
+        };
+        transition(sending, &event, now()).unwrap()
+    }
+
     #[test]
-    fn failures_are_classified_once() {
-        let server = UpnError::Server {
-            status: 503,
-            message: "x".into(),
-            retry_after: None,
-        };
-        assert!(matches!(
-            on_failure(&server, 1, now(), 1.0),
-            FailureDecision::Retry { at } if at == now() + chrono::Duration::seconds(5)
-        ));
-        let limited = UpnError::RateLimited {
-            retry_after: Some(Duration::from_secs(120)),
-        };
-        assert!(matches!(
-            on_failure(&limited, 1, now(), 1.0),
-            FailureDecision::Retry { at } if at == now() + chrono::Duration::seconds(120)
-        ));
-        assert!(matches!(
-            on_failure(&UpnError::Timeout, 2, now(), 1.0),
-            FailureDecision::Offline { .. }
-        ));
-        for permanent in [
-            UpnError::AlreadyDelivered,
-            UpnError::TooLarge,
-            UpnError::Unauthorized,
-            UpnError::Invalid {
-                status: 400,
-                message: "bad".into(),
-            },
+    fn failures_are_decided_by_their_kind() {
+        let t = failed_at(&failure(FailureKind::Recoverable, None), 1);
+        assert_eq!((t.to, t.attempts), (ItemState::Queued, 1));
+        assert_eq!(
+            t.schedule.next_attempt_at,
+            Some(now() + chrono::Duration::seconds(5))
+        );
+        let t = failed_at(
+            &failure(FailureKind::Recoverable, Some(Duration::from_secs(120))),
+            1,
+        );
+        assert_eq!(
+            t.schedule.next_attempt_at,
+            Some(now() + chrono::Duration::seconds(120))
+        );
+        let t = failed_at(&failure(FailureKind::Connectivity, None), 2);
+        assert_eq!(t.to, ItemState::Queued);
+        let t = failed_at(&failure(FailureKind::Permanent, None), 1);
+        assert_eq!(t.to, ItemState::NeedsAttention);
+        assert_eq!(t.last_error, Some(Some("x".into())));
+        for account in [
+            AccountPause::CredentialsRejected,
+            AccountPause::IntegrationDisabled,
+            AccountPause::ImageActionDisabled,
         ] {
-            assert!(matches!(
-                on_failure(&permanent, 1, now(), 0.5),
-                FailureDecision::NeedsAttention { .. }
-            ));
+            let t = failed_at(&failure(FailureKind::Account(account), None), 1);
+            assert_eq!(t.to, ItemState::Queued, "{account:?} never strands an item");
+            assert_eq!(t.schedule, Schedule::default());
         }
     }
 
     #[test]
-    fn a_signature_can_be_replaced_only_before_any_attempt() {
-        assert_eq!(resign(None), ResignDecision::Capture);
+    fn a_huge_retry_after_is_clamped_and_never_overflows() {
+        let huge = failure(FailureKind::Recoverable, Some(Duration::MAX));
+        let t = failed_at(&huge, 1);
         assert_eq!(
-            resign(Some((ItemState::Queued, 0))),
+            t.schedule.next_attempt_at,
+            Some(now() + chrono::Duration::hours(1))
+        );
+        let end_of_time = DateTime::<Utc>::MAX_UTC;
+        let sending = item(CaptureKind::Goods, ItemState::Sending, u32::MAX);
+        let event = Event::Failed {
+            failure: &huge,
+            jitter: 0.5,
+        };
+        let t = transition(sending, &event, end_of_time).unwrap();
+        assert!(t.schedule.is_due(end_of_time) || t.schedule.next_attempt_at.is_some());
+    }
+
+    #[test]
+    fn a_clock_set_back_does_not_stall_retries() {
+        let s = Schedule::after(now(), Duration::from_secs(600));
+        assert!(!s.is_due(now() + chrono::Duration::seconds(599)));
+        assert!(s.is_due(now() + chrono::Duration::seconds(600)));
+        // The clock went back by a day, or by a minute: the wait is over at once.
+        assert!(s.is_due(now() - chrono::Duration::days(1)));
+        assert!(s.is_due(now() - chrono::Duration::minutes(1)));
+        // Older rows without a recorded wait: at most an hour ahead is believed.
+        let old = Schedule {
+            next_attempt_at: Some(now() + chrono::Duration::days(400)),
+            wait_ms: None,
+        };
+        assert!(old.is_due(now()));
+    }
+
+    #[test]
+    fn the_state_machine_refuses_what_does_not_apply() {
+        use CaptureKind::*;
+        use ItemState::*;
+        let t = transition(item(Pod, Queued, 0), &Event::Claim, now()).unwrap();
+        assert_eq!((t.from, t.to, t.attempts), (Queued, Sending, 1));
+        for state in [Waiting, Sending, Sent, NeedsAttention, Replaced, Discarded] {
+            assert!(transition(item(Pod, state, 0), &Event::Claim, now()).is_err());
+        }
+        for event in [
+            Event::Discard,
+            Event::Replace,
+            Event::Retry { pod_sent: true },
+        ] {
+            assert_eq!(
+                transition(item(Pod, Sending, 1), &event, now()),
+                Err(Refusal::InFlight)
+            );
+        }
+        assert_eq!(
+            transition(item(Pod, Sent, 1), &Event::Discard, now()),
+            Err(Refusal::NotNow { state: Sent })
+        );
+        assert!(transition(item(Pod, Sent, 1), &Event::Acknowledged, now()).is_err());
+        let retry = |kind, state, pod_sent| {
+            transition(item(kind, state, 1), &Event::Retry { pod_sent }, now()).map(|t| t.to)
+        };
+        assert_eq!(retry(Pod, NeedsAttention, false), Ok(Queued));
+        assert_eq!(retry(Goods, NeedsAttention, false), Ok(Waiting));
+        assert_eq!(retry(Goods, NeedsAttention, true), Ok(Queued));
+        assert_eq!(retry(Goods, Waiting, true), Ok(Queued));
+        assert!(retry(Goods, Waiting, false).is_err());
+        let t = transition(item(Goods, Waiting, 0), &Event::PodSent, now()).unwrap();
+        assert_eq!(t.to, Queued);
+        let f = failure(FailureKind::Permanent, None);
+        let event = Event::PrepareFailed {
+            failure: &f,
+            jitter: 0.0,
+        };
+        let t = transition(item(Pod, Sending, 1), &event, now()).unwrap();
+        assert_eq!(
+            (t.to, t.attempts),
+            (NeedsAttention, 0),
+            "nothing left the device"
+        );
+    }
+
+    #[test]
+    fn photos_start_queued_only_once_their_pod_is_sent() {
+        use ItemState::*;
+        assert_eq!(initial_state(CaptureKind::Pod, None), Queued);
+        assert_eq!(initial_state(CaptureKind::Goods, None), Waiting);
+        assert_eq!(initial_state(CaptureKind::Goods, Some(Sending)), Waiting);
+        assert_eq!(initial_state(CaptureKind::LeaveSafe, Some(Sent)), Queued);
+    }
+
+    #[test]
+    fn due_items_go_pod_first_and_pauses_hold_their_scope() {
+        let later = Schedule::after(now(), Duration::from_secs(60));
+        let items = [
+            QueuedItem {
+                barcode: "B",
+                kind: CaptureKind::Goods,
+                seq: 1,
+                schedule: Schedule::default(),
+            },
+            QueuedItem {
+                barcode: "B",
+                kind: CaptureKind::Pod,
+                seq: 2,
+                schedule: Schedule::default(),
+            },
+            QueuedItem {
+                barcode: "A",
+                kind: CaptureKind::Pod,
+                seq: 3,
+                schedule: later,
+            },
+        ];
+        let none = Pauses::default();
+        assert_eq!(due_now(&items, &none, now()), vec![1, 0]);
+        assert_eq!(next_wake(&items, &none, now()), Some(now()));
+        let images =
+            Pause::after_refusal(None, AccountPause::ImageActionDisabled, "off", now(), 1.0);
+        assert_eq!(
+            images.next_probe_at,
+            Some(now() + chrono::Duration::seconds(5))
+        );
+        let paused = Pauses {
+            outbox: None,
+            images: Some(images.clone()),
+        };
+        assert_eq!(due_now(&items, &paused, now()), vec![1]);
+        let all = Pauses {
+            outbox: Some(images.clone()),
+            images: None,
+        };
+        assert!(due_now(&items, &all, now()).is_empty());
+        assert_eq!(
+            next_wake(&items, &all, now()),
+            Some(now() + chrono::Duration::seconds(5))
+        );
+        assert_eq!(
+            due_now(&items, &all, now() + chrono::Duration::seconds(5)),
+            vec![1, 0]
+        );
+        let again = Pause::after_refusal(Some(&images), images.reason, "off", now(), 1.0);
+        assert_eq!((again.probes, again.since), (2, now()));
+        assert_eq!(paused.lifted_by_success(CaptureKind::Pod), vec![]);
+        assert_eq!(
+            paused.lifted_by_success(CaptureKind::Goods),
+            vec![PauseScope::Images]
+        );
+    }
+
+    #[test]
+    fn image_receipts_must_match_what_was_sent() {
+        assert!(check_image_receipt("ab", 3, "AB", 3).is_ok());
+        let e = check_image_receipt("ab", 3, "cd", 3).unwrap_err();
+        assert_eq!(e.kind, FailureKind::Permanent);
+        assert!(check_image_receipt("ab", 3, "ab", 4).is_err());
+    }
+
+    #[test]
+    fn a_signature_can_be_replaced_only_before_any_attempt() {
+        let pod = |state, attempts| Some(item(CaptureKind::Pod, state, attempts));
+        assert_eq!(resign(None, now()), ResignDecision::Capture);
+        assert_eq!(
+            resign(pod(ItemState::Queued, 0), now()),
             ResignDecision::Replace
         );
-        assert_eq!(resign(Some((ItemState::Queued, 1))), ResignDecision::Refuse);
         assert_eq!(
-            resign(Some((ItemState::Sending, 0))),
+            resign(pod(ItemState::Queued, 1), now()),
             ResignDecision::Refuse
         );
-        assert_eq!(resign(Some((ItemState::Sent, 1))), ResignDecision::Refuse);
         assert_eq!(
-            resign(Some((ItemState::Discarded, 3))),
+            resign(pod(ItemState::Sending, 1), now()),
+            ResignDecision::InFlight
+        );
+        assert_eq!(
+            resign(pod(ItemState::Sent, 1), now()),
+            ResignDecision::Refuse
+        );
+        assert_eq!(
+            resign(pod(ItemState::Discarded, 3), now()),
             ResignDecision::Capture
         );
     }

@@ -43,7 +43,12 @@ async fn outbox_loop(shared: Arc<Shared>) {
         if let Err(e) = shared.flush(None).await {
             tracing::warn!(error = %e, "outbox flush failed; retrying later");
         }
-        let next = shared.store().and_then(|s| s.next_due_at()).ok().flatten();
+        let now = shared.clock.now();
+        let next = shared
+            .store()
+            .and_then(|s| s.next_due_at(now))
+            .ok()
+            .flatten();
         let sleep = next
             .map(|at| crate::sync::outbox::until(at, shared.clock.now()))
             .unwrap_or(OUTBOX_IDLE)

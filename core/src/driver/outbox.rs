@@ -11,9 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Driver, Shared};
 use crate::domain::capture::{check_captured_at, check_fix, check_name, GpsFix};
-use crate::domain::outbox::{
-    initial_photo_state, resign, CaptureKind, ItemState, OutboxItem, ResignDecision,
-};
+use crate::domain::outbox::{resign, CaptureKind, OutboxItem, PauseScope, Pauses, ResignDecision};
 use crate::domain::Stage;
 use crate::error::{Error, Result};
 use crate::failpoint;
@@ -87,6 +85,17 @@ impl Shared {
         }
     }
 
+    /// Runs `f` with no row left `sending` unless a flush really is sending it: when no flush
+    /// holds the gate, rows left `sending` by a crash are queued again first (and the gate is
+    /// held meanwhile, so no flush claims anything under `f`). So `InFlight` means in flight.
+    pub(crate) fn settled<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let gate = self.outbox_gate.try_lock().ok();
+        if gate.is_some() {
+            self.store()?.requeue_in_flight(self.clock.now())?;
+        }
+        f()
+    }
+
     /// One flush pass, single-flight. `deadline` bounds it; the pass stops cleanly there.
     pub(crate) async fn flush(
         self: &Arc<Self>,
@@ -95,14 +104,7 @@ impl Shared {
         let _gate = match deadline {
             Some(d) => match tokio::time::timeout_at(d, self.outbox_gate.lock()).await {
                 Ok(gate) => gate,
-                Err(_) => {
-                    return Ok(FlushReport {
-                        sent: 0,
-                        retrying: 0,
-                        needs_attention: 0,
-                        ended: FlushEnd::Deadline,
-                    })
-                }
+                Err(_) => return Ok(FlushReport::empty(FlushEnd::Deadline)),
             },
             None => self.outbox_gate.lock().await,
         };
@@ -118,12 +120,7 @@ impl Shared {
             // A hard stop: cancelling at any await leaves rows `sending`, requeued next pass.
             Some(d) => Ok(tokio::time::timeout_at(d, flush.run(Some(d)))
                 .await
-                .unwrap_or(Ok(FlushReport {
-                    sent: 0,
-                    retrying: 0,
-                    needs_attention: 0,
-                    ended: FlushEnd::Deadline,
-                }))?),
+                .unwrap_or(Ok(FlushReport::empty(FlushEnd::Deadline)))?),
             None => flush.run(None).await,
         }
     }
@@ -151,7 +148,7 @@ impl Driver {
         let now = s.clock.now();
         check_captured_at(captured_at, now)?;
         let fix = gps.map(|g| check_fix(g, captured_at)).transpose()?;
-        let pod = {
+        {
             let store = s.store()?;
             let consignment = open_consignment(&store, barcode)?;
             let pod = store.live_pod(barcode)?;
@@ -160,11 +157,10 @@ impl Driver {
                     barcode: barcode.to_string(),
                 });
             }
-            pod
-        };
+        }
         media::inspect_photo(bytes, &s.config.media)
             .map_err(|e| Error::invalid("photo", e.to_string()))?;
-        let pod_sent = pod.is_some_and(|p| p.state == ItemState::Sent);
+        // Waiting or queued is decided by the store, in the transaction that inserts it.
         let capture = self.record(
             NewCapture {
                 id: new_capture_id(),
@@ -175,7 +171,6 @@ impl Driver {
                 signed_by: None,
                 fix,
                 original: Default::default(),
-                state: initial_photo_state(pod_sent),
                 replaces: None,
             },
             bytes,
@@ -200,27 +195,28 @@ impl Driver {
         let now = s.clock.now();
         check_captured_at(captured_at, now)?;
         let fix = gps.map(|g| check_fix(g, captured_at)).transpose()?;
-        let replaces = {
+        let replaces = s.settled(|| {
             let store = s.store()?;
             let consignment = open_consignment(&store, barcode)?;
             let pod = store.live_pod(barcode)?;
-            match resign(pod.as_ref().map(|p| (p.state, p.attempts))) {
-                ResignDecision::Refuse => {
-                    return Err(Error::AlreadySigned {
-                        barcode: barcode.to_string(),
-                    });
-                }
-                ResignDecision::Replace => pod.map(|p| p.id),
+            match resign(pod.as_ref().map(Capture::status), now) {
+                ResignDecision::InFlight => Err(Error::InFlight {
+                    id: pod.map(|p| p.id).unwrap_or_default(),
+                }),
+                ResignDecision::Refuse => Err(Error::AlreadySigned {
+                    barcode: barcode.to_string(),
+                }),
+                ResignDecision::Replace => Ok(pod.map(|p| p.id)),
                 ResignDecision::Capture => {
                     if consignment.stage == Some(Stage::Delivered) {
                         return Err(Error::AlreadyDelivered {
                             barcode: barcode.to_string(),
                         });
                     }
-                    None
+                    Ok(None)
                 }
             }
-        };
+        })?;
         media::inspect_signature(signature, &s.config.media)
             .map_err(|e| Error::invalid("signature", e.to_string()))?;
         let capture = self.record(
@@ -233,7 +229,6 @@ impl Driver {
                 signed_by: Some(signed_by),
                 fix,
                 original: Default::default(),
-                state: ItemState::Queued,
                 replaces: replaces.clone(),
             },
             signature,
@@ -253,7 +248,8 @@ impl Driver {
     fn record(&self, mut new: NewCapture, bytes: &[u8]) -> Result<Capture> {
         let s = &self.shared;
         new.original = s.blobs.write(&format!("{}.orig", new.id), bytes)?;
-        let inserted = s.store()?.insert_capture(&new);
+        failpoint::hit("capture.before_insert");
+        let inserted = s.store()?.insert_capture(&new, s.clock.now());
         if let Err(e) = inserted {
             s.blobs.remove(&new.original.name);
             return Err(e);
@@ -300,17 +296,52 @@ impl Driver {
         self.shared.store()?.captures_of(barcode)
     }
 
-    /// Sends an item that needs attention again (or a queued one now).
+    /// Sends an item that needs attention again (or a queued one now). A pause holding it
+    /// back probes at once. Refused with `InFlight` while it is being sent.
     pub fn retry(&self, capture_id: &str) -> Result<OutboxItem> {
-        let capture = self.shared.store()?.retry_capture(capture_id)?;
+        let capture = self.shared.settled(|| {
+            let mut store = self.shared.store()?;
+            let capture = store.retry_capture(capture_id, self.shared.clock.now())?;
+            probe_pauses_now(&mut store, Some(capture.kind))?;
+            Ok(capture)
+        })?;
         self.shared.notify_capture(capture_id);
         self.shared.outbox_wake.notify_one();
         Ok(OutboxItem::from(&capture))
     }
 
-    /// Gives up on an unsent item; its files are removed.
+    /// Retries everything that needs attention (and releases photos whose POD was sent), and
+    /// lets every pause probe at once. Returns the retried items.
+    pub fn retry_all(&self) -> Result<Vec<OutboxItem>> {
+        let ids = self.shared.settled(|| {
+            let mut store = self.shared.store()?;
+            let ids = store.retry_all(self.shared.clock.now())?;
+            probe_pauses_now(&mut store, None)?;
+            Ok(ids)
+        })?;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in &ids {
+            self.shared.notify_capture(id);
+            if let Some(c) = self.shared.store()?.capture(id)? {
+                items.push(OutboxItem::from(&c));
+            }
+        }
+        self.shared.outbox_wake.notify_one();
+        Ok(items)
+    }
+
+    /// The account refusals holding the outbox (or its photos) back, with their reasons.
+    pub fn outbox_pauses(&self) -> Result<Pauses> {
+        self.shared.store()?.outbox_pauses()
+    }
+
+    /// Gives up on an unsent item; its files are removed. Refused with `InFlight` while it is
+    /// being sent.
     pub fn discard(&self, capture_id: &str) -> Result<OutboxItem> {
-        let capture = self.shared.store()?.discard_capture(capture_id)?;
+        let now = self.shared.clock.now();
+        let capture = self
+            .shared
+            .settled(|| self.shared.store()?.discard_capture(capture_id, now))?;
         self.shared.blobs.remove(&capture.original.name);
         if let Some(upload) = &capture.upload {
             self.shared.blobs.remove(&upload.name);
@@ -352,6 +383,20 @@ impl Driver {
         }
         Ok(self.shared.listeners.subscribe(listener))
     }
+}
+
+/// A person asked to retry: the pauses covering `kind` (all, for `None`) probe at the next pass.
+fn probe_pauses_now(store: &mut crate::store::Store, kind: Option<CaptureKind>) -> Result<()> {
+    let pauses = store.outbox_pauses()?;
+    for scope in [PauseScope::Outbox, PauseScope::Images] {
+        if kind.is_some_and(|k| !scope.covers(k)) {
+            continue;
+        }
+        if let Some(pause) = pauses.get(scope) {
+            store.set_outbox_pause(scope, Some(&pause.clone().probe_now()))?;
+        }
+    }
+    Ok(())
 }
 
 fn open_consignment(

@@ -1,15 +1,20 @@
-//! Captured PODs and photos and their outbox state. Every transition is one transaction; in
-//! particular, marking a POD sent and releasing its waiting photos happen together.
+//! Captured PODs and photos and their outbox state. Every transition is decided by
+//! `domain::outbox::transition` and applied here compare-and-set (`WHERE id = ? AND state = ?
+//! AND attempts = ?`), reporting whether it applied: a row that moved meanwhile is never forced.
+//! Marking a POD sent and releasing its waiting photos happen in one transaction.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, Row, TransactionBehavior};
 
 use super::blobs::BlobRef;
 use super::{format_time, parse_time, Store};
 use crate::domain::capture::{CheckedFix, GpsFix};
-use crate::domain::outbox::{CaptureKind, FailureDecision, ItemState};
+use crate::domain::outbox::{
+    due_now, initial_state, next_wake, transition, CaptureKind, Event, ItemState, ItemStatus,
+    Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule, Transition,
+};
 use crate::error::{Error, Result};
 
 /// A capture about to be recorded (its original file is already durable).
@@ -23,7 +28,6 @@ pub struct NewCapture {
     pub signed_by: Option<String>,
     pub fix: Option<CheckedFix>,
     pub original: BlobRef,
-    pub state: ItemState,
     /// The unsent POD this one replaces.
     pub replaces: Option<String>,
 }
@@ -48,6 +52,32 @@ pub struct Capture {
     pub sent_at: Option<DateTime<Utc>>,
     pub upn_reference: Option<String>,
     pub replaces: Option<String>,
+    /// Length of the wait ending at `next_attempt_at`, ms.
+    pub retry_wait_ms: Option<i64>,
+    /// A POD's `image_count`, frozen at its first attempt.
+    pub pod_image_count: Option<u32>,
+}
+
+impl Capture {
+    pub fn status(&self) -> ItemStatus {
+        ItemStatus {
+            kind: self.kind,
+            state: self.state,
+            attempts: self.attempts,
+        }
+    }
+
+    fn queued_item(&self) -> QueuedItem<'_> {
+        QueuedItem {
+            barcode: &self.barcode,
+            kind: self.kind,
+            seq: self.seq,
+            schedule: Schedule {
+                next_attempt_at: self.next_attempt_at,
+                wait_ms: self.retry_wait_ms,
+            },
+        }
+    }
 }
 
 /// Counts and ages for the app's sync screen.
@@ -63,12 +93,14 @@ pub struct OutboxStats {
     /// Bytes still to upload (renditions where made, originals otherwise).
     pub bytes_pending: u64,
     pub last_success_at: Option<DateTime<Utc>>,
+    /// Account refusals holding the outbox (or its photos) back, with their reasons.
+    pub pauses: Pauses,
 }
 
 const COLUMNS: &str = "id, barcode, kind, seq, captured_at, clock_offset_ms, signed_by, lat, lon, \
     accuracy_m, fix_at, gps_stale, original_file, original_sha256, original_bytes, upload_file, \
     upload_sha256, upload_bytes, state, attempts, next_attempt_at, last_error, sent_at, \
-    upn_reference, replaces";
+    upn_reference, replaces, retry_wait_ms, pod_image_count, fix_ahead_ms";
 
 fn corrupt(id: &str, what: &str) -> Error {
     Error::Storage {
@@ -99,6 +131,7 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
                     parse_time(at).ok_or_else(|| corrupt(&id, "fix time"))?,
                 ),
                 stale: r.get::<_, i64>(11)? != 0,
+                ahead_ms: r.get(27)?,
             }),
             _ => None,
         };
@@ -131,6 +164,10 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
             sent_at: sent.and_then(parse_time),
             upn_reference: r.get(23)?,
             replaces: r.get(24)?,
+            retry_wait_ms: r.get(25)?,
+            pod_image_count: r
+                .get::<_, Option<i64>>(26)?
+                .map(|n| n.clamp(0, u32::MAX as i64) as u32),
             id: id.clone(),
         })
     };
@@ -139,15 +176,7 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
 
 impl Store {
     fn query_captures(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Capture>> {
-        let mut stmt = self
-            .conn()
-            .prepare(&format!("SELECT {COLUMNS} FROM captures {filter}"))?;
-        let rows = stmt.query_map(args, capture_from_row)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
-        }
-        Ok(out)
+        query(self.conn(), filter, args)
     }
 
     pub fn capture(&self, id: &str) -> Result<Option<Capture>> {
@@ -159,13 +188,7 @@ impl Store {
 
     /// The consignment's POD that is not replaced or discarded.
     pub fn live_pod(&self, barcode: &str) -> Result<Option<Capture>> {
-        Ok(self
-            .query_captures(
-                "WHERE barcode = ?1 AND kind = 'pod' AND state NOT IN ('replaced', 'discarded')",
-                [barcode],
-            )?
-            .into_iter()
-            .next())
+        live_pod_in(self.conn(), barcode)
     }
 
     /// Every capture of a consignment in capture order (replaced and discarded ones included).
@@ -181,25 +204,34 @@ impl Store {
         )
     }
 
-    /// Records a capture in one transaction (replacing an unsent POD if asked).
-    pub fn insert_capture(&mut self, c: &NewCapture) -> Result<()> {
+    /// Records a capture in one transaction (replacing an unsent POD if asked). The initial
+    /// state is decided inside it, from the consignment's POD as this transaction reads it: a
+    /// POD marked sent just before cannot leave a new photo waiting for good.
+    pub fn insert_capture(&mut self, c: &NewCapture, now: DateTime<Utc>) -> Result<()> {
         let tx = self
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(old) = &c.replaces {
-            let n = tx.execute(
-                "UPDATE captures SET state = 'replaced', next_attempt_at = NULL
-                 WHERE id = ?1 AND kind = 'pod' AND attempts = 0
-                   AND state IN ('queued', 'needs_attention', 'waiting')",
-                [old],
-            )?;
-            if n != 1 {
+            let applied = match capture_in(&tx, old)? {
+                Some(pod) => match transition(pod.status(), &Event::Replace, now) {
+                    Ok(t) => apply(&tx, old, &t)?,
+                    Err(Refusal::InFlight) => return Err(Error::InFlight { id: old.clone() }),
+                    Err(Refusal::NotNow { .. }) => false,
+                },
+                None => false,
+            };
+            if !applied {
                 return Err(Error::invalid(
                     "signature",
                     "the earlier signature started sending meanwhile; it can no longer be replaced",
                 ));
             }
         }
+        let pod = match c.kind {
+            CaptureKind::Pod => None,
+            _ => live_pod_in(&tx, &c.barcode)?.map(|p| p.state),
+        };
+        let state = initial_state(c.kind, pod);
         let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM captures", [], |r| {
             r.get(0)
         })?;
@@ -207,7 +239,8 @@ impl Store {
         tx.execute(
             &format!(
                 "INSERT INTO captures ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                 ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, ?16, 0, NULL, NULL, NULL, NULL, ?17)"
+                 ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, ?16, 0, NULL, NULL, NULL, NULL, ?17,
+                 NULL, NULL, ?18)"
             ),
             params![
                 c.id,
@@ -225,172 +258,204 @@ impl Store {
                 c.original.name,
                 c.original.sha256,
                 c.original.bytes as i64,
-                c.state.code(),
+                state.code(),
                 c.replaces,
+                fix.map(|f| f.ahead_ms).unwrap_or(0),
             ],
         )?;
         tx.commit()?;
         Ok(())
     }
 
+    /// Applies the state machine's answer to `event` for capture `id`, compare-and-set, in one
+    /// transaction.
+    pub fn apply_event(
+        &mut self,
+        id: &str,
+        event: &Event<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = step(&tx, id, event, now)?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
     /// After a crash or a cancelled flush, nothing is really in flight: queue it again. The
     /// idempotency key makes the repeat safe if the first request did reach UPN.
-    pub fn requeue_in_flight(&mut self) -> Result<u32> {
-        Ok(self.conn().execute(
-            "UPDATE captures SET state = 'queued' WHERE state = 'sending'",
-            [],
-        )? as u32)
+    pub fn requeue_in_flight(&mut self, now: DateTime<Utc>) -> Result<u32> {
+        let mut n = 0;
+        for c in self.query_captures("WHERE state = 'sending'", [])? {
+            if matches!(
+                self.apply_event(&c.id, &Event::Recover, now)?,
+                Outcome::Applied(_)
+            ) {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
-    /// Queued items whose time has come: per consignment, its POD before its photos.
+    /// The flush takes a queued capture (`queued → sending`, counting the attempt) before it
+    /// reads or renders anything of it. `None`: it was replaced, discarded or claimed meanwhile.
+    pub fn claim(&mut self, id: &str, now: DateTime<Utc>) -> Result<Option<Capture>> {
+        Ok(match self.apply_event(id, &Event::Claim, now)? {
+            Outcome::Applied(c) => Some(*c),
+            _ => None,
+        })
+    }
+
+    /// Queued items whose time has come, in sending order (per consignment its POD before its
+    /// photos), as the domain decides from their schedules and the outbox's pauses.
     pub fn due_captures(&self, now: DateTime<Utc>) -> Result<Vec<Capture>> {
-        self.query_captures(
-            "WHERE state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1)
-             ORDER BY barcode, kind != 'pod', seq",
-            [format_time(now)],
-        )
+        let queued = self.query_captures("WHERE state = 'queued' ORDER BY seq", [])?;
+        let pauses = self.outbox_pauses()?;
+        let items: Vec<QueuedItem<'_>> = queued.iter().map(Capture::queued_item).collect();
+        let order = due_now(&items, &pauses, now);
+        Ok(order.into_iter().map(|i| queued[i].clone()).collect())
     }
 
-    /// When the next queued item becomes due, if any is waiting on a backoff.
-    pub fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<i64> = self.conn().query_row(
-            "SELECT MIN(next_attempt_at) FROM captures WHERE state = 'queued'",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(at.and_then(parse_time))
+    /// When the next queued item becomes due, if any waits (on a backoff or a pause).
+    pub fn next_due_at(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+        let queued = self.query_captures("WHERE state = 'queued'", [])?;
+        let pauses = self.outbox_pauses()?;
+        let items: Vec<QueuedItem<'_>> = queued.iter().map(Capture::queued_item).collect();
+        Ok(next_wake(&items, &pauses, now))
     }
 
-    pub fn set_upload_rendition(&mut self, id: &str, upload: &BlobRef) -> Result<()> {
-        self.conn().execute(
-            "UPDATE captures SET upload_file = ?2, upload_sha256 = ?3, upload_bytes = ?4 WHERE id = ?1",
+    /// Records the rendition of a claimed capture (only while it is being sent).
+    pub fn set_upload_rendition(&mut self, id: &str, upload: &BlobRef) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE captures SET upload_file = ?2, upload_sha256 = ?3, upload_bytes = ?4
+             WHERE id = ?1 AND state = 'sending'",
             params![id, upload.name, upload.sha256, upload.bytes as i64],
-        )?;
-        Ok(())
+        )? == 1)
     }
 
-    /// A request is about to leave: counts the attempt before it starts.
-    pub fn mark_sending(&mut self, id: &str) -> Result<()> {
+    /// Freezes a claimed POD's `image_count` at its first attempt; later attempts under the
+    /// same key reuse it, so they send the same bytes. Returns the frozen value.
+    pub fn freeze_pod_image_count(&mut self, id: &str, count: u32) -> Result<Option<u32>> {
         self.conn().execute(
-            "UPDATE captures SET state = 'sending', attempts = attempts + 1 WHERE id = ?1 AND state = 'queued'",
-            [id],
+            "UPDATE captures SET pod_image_count = ?2
+             WHERE id = ?1 AND state = 'sending' AND pod_image_count IS NULL",
+            params![id, count as i64],
         )?;
-        Ok(())
+        Ok(self.capture(id)?.and_then(|c| c.pod_image_count))
     }
 
-    /// UPN acknowledged the capture. For a POD, its waiting photos are released in the same
-    /// transaction. Returns the ids of the released photos.
+    /// UPN acknowledged the capture. Applies only to a capture being sent; for a POD, its
+    /// waiting photos are released in the same transaction. `None` when it did not apply;
+    /// otherwise the ids of the released photos.
     pub fn mark_sent(
         &mut self,
         id: &str,
         at: DateTime<Utc>,
         upn_reference: &str,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Option<Vec<String>>> {
         let tx = self
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(String, String)> = tx
-            .query_row(
-                "SELECT barcode, kind FROM captures WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((barcode, kind)) = row else {
-            return Ok(Vec::new());
+        let Outcome::Applied(capture) = step(&tx, id, &Event::Acknowledged, at)? else {
+            return Ok(None);
         };
         tx.execute(
-            "UPDATE captures SET state = 'sent', sent_at = ?2, upn_reference = ?3,
-                next_attempt_at = NULL, last_error = NULL WHERE id = ?1",
+            "UPDATE captures SET sent_at = ?2, upn_reference = ?3 WHERE id = ?1",
             params![id, format_time(at), upn_reference],
         )?;
         let mut released = Vec::new();
-        if kind == CaptureKind::Pod.code() {
-            let mut stmt = tx.prepare(
-                "UPDATE captures SET state = 'queued', next_attempt_at = NULL
-                 WHERE barcode = ?1 AND kind != 'pod' AND state = 'waiting' RETURNING id",
+        if capture.kind == CaptureKind::Pod {
+            let waiting = query(
+                &tx,
+                "WHERE barcode = ?1 AND state = 'waiting' ORDER BY seq",
+                [&capture.barcode],
             )?;
-            let ids = stmt.query_map([&barcode], |r| r.get::<_, String>(0))?;
-            for id in ids {
-                released.push(id?);
+            for photo in waiting {
+                if matches!(
+                    step(&tx, &photo.id, &Event::PodSent, at)?,
+                    Outcome::Applied(_)
+                ) {
+                    released.push(photo.id);
+                }
             }
         }
         tx.commit()?;
-        Ok(released)
+        Ok(Some(released))
     }
 
-    /// Records a failed attempt as the outbox state machine decided.
-    pub fn mark_failed(&mut self, id: &str, decision: &FailureDecision, error: &str) -> Result<()> {
-        match decision {
-            FailureDecision::Retry { at } | FailureDecision::Offline { at } => {
-                self.conn().execute(
-                    "UPDATE captures SET state = 'queued', next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-                    params![id, format_time(*at), error],
-                )?;
-            }
-            FailureDecision::NeedsAttention { reason } => {
-                self.conn().execute(
-                    "UPDATE captures SET state = 'needs_attention', next_attempt_at = NULL, last_error = ?2 WHERE id = ?1",
-                    params![id, reason],
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    /// An explicit retry of an item that needs attention (or a nudge of a queued one): due now.
-    /// A photo whose POD has not reached UPN goes back to waiting for it.
-    pub fn retry_capture(&mut self, id: &str) -> Result<Capture> {
+    /// An explicit retry of an item that needs attention (or a nudge of a queued one, or the
+    /// release of a photo still waiting although its POD was sent): due now.
+    pub fn retry_capture(&mut self, id: &str, now: DateTime<Utc>) -> Result<Capture> {
         let tx = self
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "UPDATE captures SET
-                state = CASE
-                    WHEN kind = 'pod' THEN 'queued'
-                    WHEN EXISTS (SELECT 1 FROM captures p WHERE p.barcode = captures.barcode
-                                 AND p.kind = 'pod' AND p.state = 'sent') THEN 'queued'
-                    ELSE 'waiting' END,
-                next_attempt_at = NULL
-             WHERE id = ?1 AND state IN ('needs_attention', 'queued')",
-            [id],
-        )?;
+        let outcome = retry_in(&tx, id, now)?;
         tx.commit()?;
-        let capture = self
-            .capture(id)?
-            .ok_or_else(|| Error::invalid("capture id", "no such capture"))?;
-        if n == 0 {
-            return Err(Error::invalid(
-                "capture id",
-                format!(
-                    "is {}; only items that need attention or are queued can be retried",
-                    capture.state.code()
-                ),
-            ));
+        applied_or_refused(
+            id,
+            outcome,
+            "only items that need attention or are queued can be retried",
+        )
+    }
+
+    /// Retries every item that needs attention (and releases photos whose POD was sent);
+    /// returns their ids.
+    pub fn retry_all(&mut self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let candidates = query(
+            &tx,
+            "WHERE state IN ('needs_attention', 'waiting') ORDER BY seq",
+            [],
+        )?;
+        let mut retried = Vec::new();
+        for c in candidates {
+            if matches!(retry_in(&tx, &c.id, now)?, Outcome::Applied(_)) {
+                retried.push(c.id);
+            }
         }
-        Ok(capture)
+        tx.commit()?;
+        Ok(retried)
     }
 
     /// Gives up on an item that was not sent. Its files can then be removed.
-    pub fn discard_capture(&mut self, id: &str) -> Result<Capture> {
-        let n = self.conn().execute(
-            "UPDATE captures SET state = 'discarded', next_attempt_at = NULL
-             WHERE id = ?1 AND state IN ('needs_attention', 'queued', 'waiting')",
-            [id],
-        )?;
-        let capture = self
-            .capture(id)?
-            .ok_or_else(|| Error::invalid("capture id", "no such capture"))?;
-        if n == 0 {
-            return Err(Error::invalid(
-                "capture id",
-                format!(
-                    "is {}; only unsent items can be discarded",
-                    capture.state.code()
-                ),
-            ));
+    pub fn discard_capture(&mut self, id: &str, now: DateTime<Utc>) -> Result<Capture> {
+        let outcome = self.apply_event(id, &Event::Discard, now)?;
+        applied_or_refused(id, outcome, "only unsent items can be discarded")
+    }
+
+    /// The account refusals holding the outbox back.
+    pub fn outbox_pauses(&self) -> Result<Pauses> {
+        let read = |key: &str| -> Result<Option<Pause>> {
+            Ok(self
+                .sync_state(key)?
+                .and_then(|v| serde_json::from_str(&v).ok()))
+        };
+        Ok(Pauses {
+            outbox: read(pause_key(PauseScope::Outbox))?,
+            images: read(pause_key(PauseScope::Images))?,
+        })
+    }
+
+    /// Records (or, with `None`, lifts) the pause of `scope`.
+    pub fn set_outbox_pause(&mut self, scope: PauseScope, pause: Option<&Pause>) -> Result<()> {
+        let key = pause_key(scope);
+        match pause {
+            Some(p) => {
+                let value = serde_json::to_string(p).map_err(|e| Error::Storage {
+                    reason: format!("could not record the outbox pause: {e}"),
+                    disk_full: false,
+                })?;
+                super::set_sync_state(self.conn(), key, &value)
+            }
+            None => {
+                self.conn()
+                    .execute("DELETE FROM sync_state WHERE key = ?1", [key])?;
+                Ok(())
+            }
         }
-        Ok(capture)
     }
 
     /// Every file name a capture row refers to (for the orphan sweep).
@@ -465,7 +530,121 @@ impl Store {
         stats.oldest_pending_captured_at = oldest.and_then(parse_time);
         stats.bytes_pending = bytes.unwrap_or(0).max(0) as u64;
         stats.last_success_at = last.and_then(parse_time);
+        stats.pauses = self.outbox_pauses()?;
         Ok(stats)
+    }
+}
+
+/// What an event did to one capture.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Applied; the capture as it is now.
+    Applied(Box<Capture>),
+    /// The state machine refused it for the capture's current state.
+    Refused(Refusal, ItemState),
+    /// Allowed, but the row moved between the read and the write: skipped, never forced.
+    Moved,
+    /// No such capture.
+    Missing,
+}
+
+fn pause_key(scope: PauseScope) -> &'static str {
+    match scope {
+        PauseScope::Outbox => super::keys::OUTBOX_PAUSE,
+        PauseScope::Images => super::keys::OUTBOX_IMAGE_PAUSE,
+    }
+}
+
+fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Capture>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM captures {filter}"))?;
+    let rows = stmt.query_map(args, capture_from_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row??);
+    }
+    Ok(out)
+}
+
+fn capture_in(conn: &Connection, id: &str) -> Result<Option<Capture>> {
+    Ok(query(conn, "WHERE id = ?1", [id])?.into_iter().next())
+}
+
+fn live_pod_in(conn: &Connection, barcode: &str) -> Result<Option<Capture>> {
+    Ok(query(
+        conn,
+        "WHERE barcode = ?1 AND kind = 'pod' AND state NOT IN ('replaced', 'discarded')",
+        [barcode],
+    )?
+    .into_iter()
+    .next())
+}
+
+/// Applies `t` to capture `id` if the row is still where `t` starts. True when it applied.
+fn apply(conn: &Connection, id: &str, t: &Transition) -> Result<bool> {
+    let (set_error, error) = match &t.last_error {
+        Some(e) => (true, e.clone()),
+        None => (false, None),
+    };
+    let n = conn.execute(
+        "UPDATE captures SET state = ?4, attempts = ?5, next_attempt_at = ?6, retry_wait_ms = ?7,
+            last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END
+         WHERE id = ?1 AND state = ?2 AND attempts = ?3",
+        params![
+            id,
+            t.from.code(),
+            t.from_attempts as i64,
+            t.to.code(),
+            t.attempts as i64,
+            t.schedule.next_attempt_at.map(format_time),
+            t.schedule.wait_ms,
+            set_error,
+            error,
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Reads the capture, asks the state machine, applies its answer compare-and-set.
+fn step(conn: &Connection, id: &str, event: &Event<'_>, now: DateTime<Utc>) -> Result<Outcome> {
+    let Some(capture) = capture_in(conn, id)? else {
+        return Ok(Outcome::Missing);
+    };
+    let t = match transition(capture.status(), event, now) {
+        Ok(t) => t,
+        Err(refusal) => return Ok(Outcome::Refused(refusal, capture.state)),
+    };
+    if !apply(conn, id, &t)? {
+        return Ok(Outcome::Moved);
+    }
+    Ok(match capture_in(conn, id)? {
+        Some(c) => Outcome::Applied(Box::new(c)),
+        None => Outcome::Moved,
+    })
+}
+
+fn retry_in(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Outcome> {
+    let Some(capture) = capture_in(conn, id)? else {
+        return Ok(Outcome::Missing);
+    };
+    let pod_sent = live_pod_in(conn, &capture.barcode)?.is_some_and(|p| p.state == ItemState::Sent);
+    step(conn, id, &Event::Retry { pod_sent }, now)
+}
+
+/// The capture an explicit call changed, or the typed refusal that says why not.
+fn applied_or_refused(id: &str, outcome: Outcome, allowed: &str) -> Result<Capture> {
+    match outcome {
+        Outcome::Applied(c) => Ok(*c),
+        Outcome::Refused(Refusal::InFlight, _) | Outcome::Moved => {
+            Err(Error::InFlight { id: id.to_string() })
+        }
+        Outcome::Refused(Refusal::NotNow { state }, _) => Err(Error::invalid(
+            "capture id",
+            format!("{id} is {}; {allowed}", state.code()),
+        )),
+        Outcome::Missing => Err(Error::invalid(
+            "capture id",
+            format!("no capture {id} on this device; see `outbox` for the ids"),
+        )),
     }
 }
 

@@ -271,6 +271,10 @@ pub mod keys {
     pub const TRACKING_BATCH_SIZE: &str = "tracking.batch_size";
     /// Bytes per second the last tracking batch arrived at.
     pub const TRACKING_THROUGHPUT: &str = "tracking.throughput_bps";
+    /// The outbox paused by an account refusal (JSON `domain::outbox::Pause`), if it is.
+    pub const OUTBOX_PAUSE: &str = "outbox.pause";
+    /// The outbox's photos paused (image action disabled), if they are.
+    pub const OUTBOX_IMAGE_PAUSE: &str = "outbox.pause.images";
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("migrations/v002_tracking.sql")),
     // 3: captured PODs and photos, and their outbox state.
     (3, include_str!("migrations/v003_outbox.sql")),
+    // 4: the guarded outbox: recorded wait lengths, frozen POD image counts, GPS fix skew.
+    (4, include_str!("migrations/v004_outbox_guard.sql")),
     // 5: every stored instant as INTEGER epoch milliseconds (text order was not time order).
     (5, include_str!("migrations/v005_epoch_ms.sql")),
     // 6: tracking guard: malformed events kept aside, parser version of failed batches.
@@ -288,10 +290,9 @@ mod tests {
         assert_eq!(k2.next_attempt_at, None);
         let k3 = store.capture("K3").expect("read").expect("K3");
         assert_eq!(k3.sent_at, Some(utc("2026-11-26T10:33:00.250Z")));
-        assert_eq!(
-            store.next_due_at().expect("next due"),
-            Some(utc("2026-11-26T12:00:00.000Z"))
-        );
+        // K2's unknown time makes it due at once; nothing waits on a year past 9999.
+        let now = utc("2026-11-26T11:50:00.000Z");
+        assert_eq!(store.next_due_at(now).expect("next due"), Some(now));
 
         let batch = store.tracking_batch(1).expect("read").expect("batch");
         assert_eq!(batch.received_at, utc("2026-11-26T10:05:00.010Z"));

@@ -50,6 +50,7 @@ public final class DriverSession: @unchecked Sendable {
     public func outboxStats() throws -> OutboxStatsRecord { try core.outboxStats() }
     public func diagnostics() throws -> DiagnosticsRecord { try core.diagnostics() }
     public func retry(_ captureId: String) throws -> OutboxItemRecord { try core.retry(captureId: captureId) }
+    public func retryAll() throws -> [OutboxItemRecord] { try core.retryAll() }
     public func discard(_ captureId: String) throws -> OutboxItemRecord { try core.discard(captureId: captureId) }
 
     public func importNow() async throws -> ImportSummary { try await core.importNow() }

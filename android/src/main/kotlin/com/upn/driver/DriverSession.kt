@@ -107,6 +107,8 @@ class DriverSession private constructor(
 
     suspend fun retry(captureId: String): OutboxItemRecord = withContext(io) { core.retry(captureId) }
 
+    suspend fun retryAll(): List<OutboxItemRecord> = withContext(io) { core.retryAll() }
+
     suspend fun discard(captureId: String): OutboxItemRecord = withContext(io) { core.discard(captureId) }
 
     suspend fun importNow(): ImportSummary = core.importNow()
