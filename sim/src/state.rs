@@ -404,12 +404,20 @@ impl SimState {
             ));
         }
         let seq = self.take_seq();
+        // What UPN stored, so the client can check it sent these bytes (validated base64).
+        let signature = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            &pod.signature_png_base64,
+        )
+        .unwrap_or_default();
         let receipt = PodReceipt {
             server_time: now,
             barcode: barcode.to_string(),
             pod_reference: format!("POD-{barcode}"),
             received_at: now,
             duplicate: false,
+            signature_sha256: Some(crate::routes::sha256_hex(&signature)),
+            signature_bytes: Some(signature.len() as u64),
         };
         self.pods.push(StoredPod {
             received: ReceivedPod {

@@ -151,6 +151,71 @@ fn one_key_carries_one_pod_body_and_a_mismatching_image_receipt_needs_attention(
     }
 }
 
+/// UPN says it stored other signature bytes under the POD's key: the POD is not taken as
+/// delivered (needs attention, the reason kept), and its photos do not go after it.
+#[test]
+fn a_pod_receipt_naming_other_signature_bytes_needs_attention() {
+    let sim = sim(SimConfig {
+        seed: 45,
+        consignments: 1,
+        ..SimConfig::default()
+    });
+    let clock = manual_clock();
+    let TestDriver { driver, data } = driver_with_clock(&sim, clock.clone());
+    driver.import_now().expect("import");
+    let barcode = sim.consignments()[0].barcode.clone();
+    driver
+        .add_photo(&barcode, &photo(3), CaptureKind::Goods, clock.now(), None)
+        .expect("photo");
+    driver
+        .sign(&barcode, &signature(3), "Other Bytes", clock.now(), None)
+        .expect("sign");
+    drop(driver);
+
+    let (endpoint, recorded) = hostile(move |_, _| {
+        let now = chrono::Utc::now().to_rfc3339();
+        let receipt = format!(
+            r#"{{"server_time":"{now}","barcode":"B","pod_reference":"POD-1","received_at":"{now}","duplicate":false,"signature_sha256":"{}","signature_bytes":7}}"#,
+            "0".repeat(64)
+        );
+        (201, receipt)
+    });
+    let upn = UpnConfig {
+        endpoint,
+        depot: sim.depot(),
+        api_key: ApiKey::new(sim.api_key()),
+    };
+    let driver = Driver::open_with_clock(
+        DriverConfig::new(data.path().to_path_buf(), upn),
+        clock.clone(),
+    )
+    .expect("reopen against the hostile UPN");
+
+    let report = driver.flush_now().expect("flush");
+    assert_eq!((report.sent, report.needs_attention), (0, 1), "{report:?}");
+    let outbox = driver.outbox().expect("outbox");
+    let pod = outbox
+        .iter()
+        .find(|i| i.kind == CaptureKind::Pod)
+        .expect("pod");
+    assert_eq!(pod.state, ItemState::NeedsAttention);
+    let reason = pod.last_error.as_deref().unwrap_or("");
+    assert!(
+        reason.contains("receipt") && reason.contains("signature"),
+        "{reason}"
+    );
+    let photo = outbox
+        .iter()
+        .find(|i| i.kind == CaptureKind::Goods)
+        .expect("photo");
+    assert_eq!(photo.state, ItemState::Waiting);
+    let recorded = recorded.lock().unwrap();
+    assert!(
+        recorded.iter().all(|(p, _)| !p.contains("/images")),
+        "a photo went after a POD whose receipt did not match"
+    );
+}
+
 #[test]
 fn a_401_pauses_the_outbox_keeps_items_queued_and_a_later_success_lifts_it() {
     let sim = sim(SimConfig {

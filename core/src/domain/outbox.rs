@@ -562,9 +562,17 @@ pub fn resign(existing: Option<ItemStatus>, now: DateTime<Utc>) -> ResignDecisio
     }
 }
 
-/// Checks UPN's image receipt against what was sent: a mismatch means UPN holds other bytes
-/// under this key, which a person must look at.
-pub fn check_image_receipt(
+/// What a receipt is for, for the reason a person reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipted {
+    Photo,
+    Signature,
+}
+
+/// Checks UPN's receipt (sha256 and size of what it stored under the key) against what was
+/// sent: a mismatch means UPN holds other bytes under this key, which a person must look at.
+pub fn check_receipt(
+    what: Receipted,
     sent_sha256: &str,
     sent_bytes: u64,
     receipt_sha256: &str,
@@ -573,11 +581,15 @@ pub fn check_image_receipt(
     if sent_sha256.eq_ignore_ascii_case(receipt_sha256) && sent_bytes == receipt_bytes {
         return Ok(());
     }
+    let what = match what {
+        Receipted::Photo => "photo",
+        Receipted::Signature => "signature",
+    };
     Err(SendFailure {
         kind: FailureKind::Permanent,
         retry_after: None,
         reason: format!(
-            "UPN's receipt does not match the photo sent ({receipt_bytes} bytes received, {sent_bytes} sent{}); check the photo with UPN before retrying",
+            "UPN's receipt does not match the {what} sent ({receipt_bytes} bytes received, {sent_bytes} sent{}); check the {what} with UPN before retrying",
             if sent_sha256.eq_ignore_ascii_case(receipt_sha256) { "" } else { ", different content" }
         ),
     })
@@ -877,10 +889,12 @@ mod tests {
 
     #[test]
     fn image_receipts_must_match_what_was_sent() {
-        assert!(check_image_receipt("ab", 3, "AB", 3).is_ok());
-        let e = check_image_receipt("ab", 3, "cd", 3).unwrap_err();
+        assert!(check_receipt(Receipted::Photo, "ab", 3, "AB", 3).is_ok());
+        let e = check_receipt(Receipted::Photo, "ab", 3, "cd", 3).unwrap_err();
         assert_eq!(e.kind, FailureKind::Permanent);
-        assert!(check_image_receipt("ab", 3, "ab", 4).is_err());
+        assert!(check_receipt(Receipted::Photo, "ab", 3, "ab", 4).is_err());
+        let e = check_receipt(Receipted::Signature, "ab", 3, "ab", 4).unwrap_err();
+        assert!(e.reason.contains("signature"), "{}", e.reason);
     }
 
     #[test]

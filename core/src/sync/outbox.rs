@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::digest::sha256_hex;
 use crate::domain::outbox::{
-    check_image_receipt, AccountPause, CaptureKind, Event, FailureKind, Pause, PauseScope,
+    check_receipt, AccountPause, CaptureKind, Event, FailureKind, Pause, PauseScope, Receipted,
     SendFailure,
 };
 use crate::error::{Error, Result};
@@ -207,7 +207,8 @@ impl<A: UpnApi> Flush<'_, A> {
         let result = match capture.kind {
             CaptureKind::Pod => {
                 let pod = self.pod_body(capture, &upload)?;
-                self.send_pod(capture, &pod, upload.len() as u64).await
+                let sent = (sha256_hex(&upload), upload.len() as u64);
+                self.send_pod(capture, &pod, sent).await
             }
             _ => self.send_photo(capture, upload).await,
         };
@@ -349,12 +350,15 @@ impl<A: UpnApi> Flush<'_, A> {
         })
     }
 
+    /// `sent` is the signature PNG's (sha256, size): UPN's receipt is checked against it when
+    /// UPN reports what it stored.
     async fn send_pod(
         &self,
         capture: &Capture,
         pod: &PodSubmission,
-        total: u64,
+        sent: (String, u64),
     ) -> std::result::Result<String, SendFailure> {
+        let total = sent.1;
         self.observer.progress(capture, 0, total);
         let receipt = self
             .api
@@ -362,6 +366,9 @@ impl<A: UpnApi> Flush<'_, A> {
             .await
             .map_err(|e| failure_of(&e))?;
         self.observer.progress(capture, total, total);
+        if let (Some(sha256), Some(bytes)) = (&receipt.signature_sha256, receipt.signature_bytes) {
+            check_receipt(Receipted::Signature, &sent.0, sent.1, sha256, bytes)?;
+        }
         Ok(receipt.pod_reference)
     }
 
@@ -384,7 +391,13 @@ impl<A: UpnApi> Flush<'_, A> {
             .upload_image(&capture.barcode, &capture.id, &query, jpeg, progress)
             .await
             .map_err(|e| failure_of(&e))?;
-        check_image_receipt(&sha256, bytes, &receipt.sha256, receipt.bytes)?;
+        check_receipt(
+            Receipted::Photo,
+            &sha256,
+            bytes,
+            &receipt.sha256,
+            receipt.bytes,
+        )?;
         Ok(receipt.image_reference)
     }
 

@@ -435,6 +435,13 @@ pub struct PodReceipt {
     pub received_at: DateTime<Utc>,
     /// True when this request repeated an idempotency key UPN had already stored.
     pub duplicate: bool,
+    /// sha256 (hex) of the signature PNG UPN stored under this key. Optional in the contract
+    /// (an older UPN may omit it); when present the client checks it against what it sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_sha256: Option<String>,
+    /// Size in bytes of that signature PNG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_bytes: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------
