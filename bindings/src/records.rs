@@ -180,6 +180,8 @@ pub struct ImportSummary {
     pub updated: u32,
     pub unchanged: u32,
     pub cancelled: u32,
+    /// Records of the feed refused one by one (a bad barcode or instant); the rest applied.
+    pub refused: u32,
     /// UPN's clock at the response.
     pub server_time_ms: i64,
 }
@@ -191,6 +193,7 @@ impl From<ImportReport> for ImportSummary {
             updated: r.counts.updated,
             unchanged: r.counts.unchanged,
             cancelled: r.counts.cancelled,
+            refused: count(r.refused.len()),
             server_time_ms: ms(r.server_time),
         }
     }
@@ -528,6 +531,8 @@ pub struct FlushSummary {
     pub retrying: u32,
     /// Items UPN refused for good in this pass.
     pub needs_attention: u32,
+    /// Items kept queued because UPN refused the depot's account (the outbox is paused).
+    pub paused: u32,
     pub ended: FlushEnd,
 }
 
@@ -537,6 +542,7 @@ impl From<FlushReport> for FlushSummary {
             sent: r.sent,
             retrying: r.retrying,
             needs_attention: r.needs_attention,
+            paused: r.paused,
             ended: r.ended.into(),
         }
     }
@@ -667,6 +673,10 @@ pub struct TrackingHealthRecord {
     pub unreadable_responses: u32,
     /// Responses stored but not processed yet (normally 0).
     pub pending_responses: u32,
+    /// Events UPN sent that could not be used, kept aside with the reason (the rest applied).
+    pub malformed_events: u32,
+    /// Responses waiting in spill files because storing them failed (normally 0).
+    pub spilled_responses: u32,
 }
 
 impl From<&TrackingHealth> for TrackingHealthRecord {
@@ -679,6 +689,8 @@ impl From<&TrackingHealth> for TrackingHealthRecord {
             advice: h.advice(),
             unreadable_responses: count(h.failed_batches.len()),
             pending_responses: h.pending_batches,
+            malformed_events: h.malformed_events,
+            spilled_responses: h.spilled_batches,
         }
     }
 }

@@ -58,6 +58,7 @@ val TESTS =
                 assertTrue(coreVersion().isNotBlank())
                 assertFalse(core.isOnline())
                 val summary = core.importNow()
+                assertEquals(0u, summary.refused)
                 assertTrue(summary.added > 0u, "imported $summary")
                 val stops = core.stops()
                 assertEquals(summary.added.toInt(), stops.size)
@@ -282,6 +283,8 @@ val TESTS =
                 assertNotNull(health.lastSuccessAtMs)
                 assertFalse(health.stale)
                 assertEquals(null, health.advice)
+                assertEquals(0u, health.malformedEvents)
+                assertEquals(0u, health.spilledResponses)
                 assertFailsWith<CoreException.NotFound> { core.timeline("UPN0429999999") }
 
                 env.sim.setTrackingEnabled(false)
