@@ -11,6 +11,7 @@
 //! result, not the work: a started import or flush finishes and commits as usual.
 
 mod config;
+mod documents;
 mod error;
 mod invoice;
 mod listener;
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use upn_core::Driver;
 
 pub use config::{ApiKey, CoreConfig};
+pub use documents::CaptureImageRecord;
 pub use error::CoreError;
 pub use invoice::{
     InvoiceLineRecord, InvoiceMatchRecord, InvoiceNearMissReason, InvoiceNearMissRecord,

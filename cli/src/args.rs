@@ -46,6 +46,8 @@ pub enum Command {
     /// Match a purchase invoice's charge lines (CSV: barcode, description, amount) to
     /// consignments by exact UPN barcode; near misses are warnings, never matches.
     InvoiceMatch(InvoiceMatchArgs),
+    /// Write a consignment's signature and photos, as captured, into a folder.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +242,20 @@ pub struct InvoiceMatchArgs {
     /// The invoice: CSV with a header row naming barcode, description and amount.
     pub file: PathBuf,
     /// Print {"matched", "near_misses", "unmatched"} as JSON; `line` is the file's line number.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The consignment barcode.
+    pub barcode: String,
+    /// The folder to write into (created if missing; existing files are never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print what was written as a JSON array.
     #[arg(long)]
     pub json: bool,
 }

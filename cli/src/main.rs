@@ -80,6 +80,7 @@ fn main() -> ExitCode {
         Command::Sign(a) => commands::capture::sign(a),
         Command::Outbox(a) => commands::outbox::run(a),
         Command::InvoiceMatch(a) => commands::invoice::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::Retry(a) => commands::outbox::retry(a),
         Command::Discard(a) => commands::outbox::discard(a),
     };

@@ -114,6 +114,12 @@ val TESTS =
                 val place = core.addPhoto(barcode, Samples.photoJpeg(2), PhotoKind.LOCATION, nowMs(), fixNear(stop))
                 assertEquals(OutboxState.WAITING, goods.state)
                 assertEquals(CaptureKind.LOCATION, place.kind)
+                // The documents view reads captures back: the original as taken, or a thumbnail.
+                assertTrue(Samples.photoJpeg(1).contentEquals(core.captureImage(goods.id, null).bytes))
+                val thumb = core.captureImage(goods.id, 320u)
+                assertEquals("image/jpeg", thumb.mime)
+                assertTrue(thumb.bytes.size < Samples.photoJpeg(1).size)
+                assertFailsWith<CoreException.InvalidInput> { core.captureImage(goods.id, 1u) }
                 assertEquals(SyncBadge.WAITING_FOR_SIGNATURE, core.stop(barcode).sync)
                 val signed = core.sign(barcode, Samples.signaturePng(1), "Jo Patel", nowMs(), fixNear(stop))
                 assertEquals(OutboxState.QUEUED, signed.item.state)

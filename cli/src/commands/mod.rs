@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod demo;
 pub mod demo_tracking;
+pub mod export;
 pub mod flush;
 pub mod invoice;
 pub mod outbox;

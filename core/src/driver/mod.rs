@@ -5,11 +5,13 @@
 //!
 //! One file per feature: `mod.rs` (open, import, stop list), `tracking.rs`, `outbox.rs`.
 
+mod documents;
 mod engine;
 mod invoice;
 mod outbox;
 mod tracking;
 
+pub use documents::CaptureImage;
 pub use outbox::{DrainReport, Signed};
 
 use std::path::PathBuf;
