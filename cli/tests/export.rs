@@ -1,22 +1,11 @@
 //! `upn-driver export`: a consignment's captures written back out as files, byte for byte.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Output;
+
+use common::{run, sim};
 use serde_json::Value;
-use upn_sim::{SimConfig, SimHandle, Simulator};
-
-const BIN: &str = env!("CARGO_BIN_EXE_upn-driver");
-
-fn run(sim: &SimHandle, dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .args(["--db", &dir.to_string_lossy()])
-        .args(["--endpoint", &sim.endpoint(), "--depot", &sim.depot()])
-        .env("UPN_API_KEY", sim.api_key())
-        .output()
-        .expect("run upn-driver")
-}
 
 fn ok(out: &Output) {
     assert_eq!(
@@ -29,15 +18,7 @@ fn ok(out: &Output) {
 
 #[test]
 fn export_writes_the_signature_and_photos_as_captured_and_never_overwrites() {
-    let sim = Simulator::start_background(
-        SimConfig {
-            seed: 12,
-            consignments: 2,
-            ..SimConfig::default()
-        },
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .expect("simulator");
+    let sim = sim(12, 2);
     let data = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("tempdir");
     let barcode = sim.consignments()[0].barcode.clone();

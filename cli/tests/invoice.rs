@@ -1,35 +1,11 @@
 //! `upn-driver invoice-match`: a real invoice file matched against consignments imported from
 //! a simulator on loopback, as depot staff run it.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Command, Output};
+mod common;
 
+use common::{run, sim};
 use serde_json::Value;
-use upn_sim::{SimConfig, SimHandle, Simulator};
-
-const BIN: &str = env!("CARGO_BIN_EXE_upn-driver");
-
-fn sim() -> SimHandle {
-    Simulator::start_background(
-        SimConfig {
-            seed: 11,
-            consignments: 4,
-            ..SimConfig::default()
-        },
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .expect("simulator")
-}
-
-fn run(sim: &SimHandle, dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .args(["--db", &dir.to_string_lossy()])
-        .args(["--endpoint", &sim.endpoint(), "--depot", &sim.depot()])
-        .env("UPN_API_KEY", sim.api_key())
-        .output()
-        .expect("run upn-driver")
-}
+use upn_sim::SimHandle;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -51,7 +27,7 @@ fn barcodes(sim: &SimHandle, dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn an_invoice_is_matched_exactly_with_near_misses_flagged() {
-    let sim = sim();
+    let sim = sim(11, 4);
     let dir = tempfile::tempdir().expect("tempdir");
     let known = barcodes(&sim, dir.path());
     let (a, b) = (&known[0], &known[1]);
@@ -103,7 +79,7 @@ fn an_invoice_is_matched_exactly_with_near_misses_flagged() {
 
 #[test]
 fn a_malformed_invoice_names_its_line_and_exits_2() {
-    let sim = sim();
+    let sim = sim(11, 4);
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("ragged.csv");
     std::fs::write(&file, "barcode,description,amount\nUPN1,a,1\nUPN2,b\n").expect("write");

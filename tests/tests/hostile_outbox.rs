@@ -64,6 +64,25 @@ fn hostile(answer: impl Fn(&str, usize) -> (u16, String) + Send + 'static) -> (S
     (endpoint, recorded)
 }
 
+/// The same data folder reopened against the hostile UPN at `endpoint`, with the test's clock.
+fn reopen_against(
+    endpoint: &str,
+    sim: &upn_sim::SimHandle,
+    data: &tempfile::TempDir,
+    clock: &Arc<upn_core::clock::ManualClock>,
+) -> Driver {
+    let upn = UpnConfig {
+        endpoint: endpoint.to_string(),
+        depot: sim.depot(),
+        api_key: ApiKey::new(sim.api_key()),
+    };
+    Driver::open_with_clock(
+        DriverConfig::new(data.path().to_path_buf(), upn),
+        clock.clone(),
+    )
+    .expect("reopen against the hostile UPN")
+}
+
 #[test]
 fn one_key_carries_one_pod_body_and_a_mismatching_image_receipt_needs_attention() {
     let sim = sim(SimConfig {
@@ -103,16 +122,7 @@ fn one_key_carries_one_pod_body_and_a_mismatching_image_receipt_needs_attention(
         );
         (201, receipt)
     });
-    let upn = UpnConfig {
-        endpoint,
-        depot: sim.depot(),
-        api_key: ApiKey::new(sim.api_key()),
-    };
-    let driver = Driver::open_with_clock(
-        DriverConfig::new(data.path().to_path_buf(), upn),
-        clock.clone(),
-    )
-    .expect("reopen against the hostile UPN");
+    let driver = reopen_against(&endpoint, &sim, &data, &clock);
 
     let report = driver.flush_now().expect("flush");
     assert_eq!(report.retrying, 1, "{report:?}");
@@ -180,16 +190,7 @@ fn a_pod_receipt_naming_other_signature_bytes_needs_attention() {
         );
         (201, receipt)
     });
-    let upn = UpnConfig {
-        endpoint,
-        depot: sim.depot(),
-        api_key: ApiKey::new(sim.api_key()),
-    };
-    let driver = Driver::open_with_clock(
-        DriverConfig::new(data.path().to_path_buf(), upn),
-        clock.clone(),
-    )
-    .expect("reopen against the hostile UPN");
+    let driver = reopen_against(&endpoint, &sim, &data, &clock);
 
     let report = driver.flush_now().expect("flush");
     assert_eq!((report.sent, report.needs_attention), (0, 1), "{report:?}");
@@ -253,16 +254,7 @@ fn a_401_pauses_the_outbox_keeps_items_queued_and_a_later_success_lifts_it() {
         );
         (201, receipt)
     });
-    let upn = UpnConfig {
-        endpoint,
-        depot: sim.depot(),
-        api_key: ApiKey::new(sim.api_key()),
-    };
-    let driver = Driver::open_with_clock(
-        DriverConfig::new(data.path().to_path_buf(), upn),
-        clock.clone(),
-    )
-    .expect("reopen against the hostile UPN");
+    let driver = reopen_against(&endpoint, &sim, &data, &clock);
 
     let report = driver.flush_now().expect("flush");
     assert_eq!(
