@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use upn_core::store::{Store, DB_FILE_NAME};
-use upn_sim::{NewEvent, SimConfig, Simulator};
+use upn_sim::{SimConfig, Simulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_upn-driver");
 const FAILPOINT: &str = "tracking.after_inbox_commit";
@@ -51,20 +51,8 @@ fn a_kill_after_the_inbox_commit_loses_no_event_and_applies_each_once() {
     .expect("simulator");
     let (endpoint, depot, key) = (sim.endpoint(), sim.depot(), sim.api_key());
     let dir = tempfile::tempdir().expect("tempdir");
-    let barcodes: Vec<String> = sim.consignments().into_iter().map(|c| c.barcode).collect();
     // Beyond the 4 BOOKED events queued at start: one more per consignment.
-    sim.push_events(
-        barcodes
-            .iter()
-            .map(|b| NewEvent {
-                barcode: b.clone(),
-                pallet: None,
-                capture_type: "C".into(),
-                stage: "OUT_FOR_DELIVERY".into(),
-                at: None,
-            })
-            .collect(),
-    );
+    let barcodes = sim.push_stage_for_all("OUT_FOR_DELIVERY");
 
     // 1. `sync` stops right after the first tracking response is committed; kill it there.
     let mut child = driver_cmd(&endpoint, &depot, &key, dir.path(), &["sync"])
@@ -197,19 +185,7 @@ fn sim_with_events(seed: u64) -> (upn_sim::SimHandle, usize) {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     )
     .expect("simulator");
-    let barcodes: Vec<String> = sim.consignments().into_iter().map(|c| c.barcode).collect();
-    sim.push_events(
-        barcodes
-            .iter()
-            .map(|b| NewEvent {
-                barcode: b.clone(),
-                pallet: None,
-                capture_type: "C".into(),
-                stage: "OUT_FOR_DELIVERY".into(),
-                at: None,
-            })
-            .collect(),
-    );
+    let barcodes = sim.push_stage_for_all("OUT_FOR_DELIVERY");
     (sim, barcodes.len() * 2)
 }
 

@@ -446,6 +446,25 @@ impl SimHandle {
         self.shared.lock().push_events(events, Utc::now())
     }
 
+    /// Queues one consignment-level (`C`) event of `stage` for every consignment, as UPN does
+    /// when a whole round goes out; returns the barcodes, in the simulator's order.
+    pub fn push_stage_for_all(&self, stage: &str) -> Vec<String> {
+        let barcodes: Vec<String> = self.consignments().into_iter().map(|c| c.barcode).collect();
+        self.push_events(
+            barcodes
+                .iter()
+                .map(|b| NewEvent {
+                    barcode: b.clone(),
+                    pallet: None,
+                    capture_type: "C".into(),
+                    stage: stage.into(),
+                    at: None,
+                })
+                .collect(),
+        );
+        barcodes
+    }
+
     /// Replaces the fault set, as `POST /_sim/faults` (restarts the fault streams).
     pub fn set_faults(&self, spec: FaultSpec) {
         self.shared.lock().faults.set(spec);

@@ -15,7 +15,7 @@ use upn_core::store::{Store, DB_FILE_NAME};
 use upn_core::sync::tracking::{FAILPOINT_BEFORE_INBOX_COMMIT, SPILL_DIR_NAME};
 use upn_core::Error;
 use upn_e2e::{driver, sim, TestDriver};
-use upn_sim::{NewEvent, SimConfig, SimHandle};
+use upn_sim::{SimConfig, SimHandle};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -30,19 +30,7 @@ fn sim_with_events() -> (SimHandle, Vec<String>) {
         consignments: 3,
         ..SimConfig::default()
     });
-    let barcodes: Vec<String> = sim.consignments().into_iter().map(|c| c.barcode).collect();
-    sim.push_events(
-        barcodes
-            .iter()
-            .map(|b| NewEvent {
-                barcode: b.clone(),
-                pallet: None,
-                capture_type: "C".into(),
-                stage: "OUT_FOR_DELIVERY".into(),
-                at: None,
-            })
-            .collect(),
-    );
+    let barcodes = sim.push_stage_for_all("OUT_FOR_DELIVERY");
     (sim, barcodes)
 }
 
