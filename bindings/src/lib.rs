@@ -16,6 +16,7 @@ mod error;
 mod invoice;
 mod listener;
 mod records;
+mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};

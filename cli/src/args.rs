@@ -48,6 +48,16 @@ pub enum Command {
     InvoiceMatch(InvoiceMatchArgs),
     /// Write a consignment's signature and photos, as captured, into a folder.
     Export(ExportArgs),
+    /// Run the troubleshooting checks (import, tracking, ePOD, images, invoice, geofence, GPS,
+    /// clock) for the device or one consignment: status, evidence and what to do.
+    Diagnose(DiagnoseArgs),
+    /// Write a zip for support: consignments, outbox history, timelines, diagnostics, recent
+    /// log lines, versions. No API key, no signature or photo images, no GPS fixes.
+    SupportBundle(SupportBundleArgs),
+    /// Write a one-page POD receipt (self-contained HTML) with the tamper-evident POD hash.
+    Receipt(ReceiptArgs),
+    /// Recompute a POD's tamper-evident hash from the stored files (exit 1 if it does not verify).
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +266,53 @@ pub struct ExportArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Print what was written as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// Check one consignment (the device as a whole when left out).
+    pub barcode: Option<String>,
+    /// Also match this purchase invoice (CSV: barcode, description, amount) for the invoice check.
+    #[arg(long, value_name = "FILE.csv")]
+    pub invoice: Option<PathBuf>,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SupportBundleArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// Consignments to include (every one with an open problem when left out).
+    pub barcodes: Vec<String>,
+    /// The zip file to write (never overwritten).
+    #[arg(long, value_name = "FILE.zip")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiptArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The consignment barcode (it must be signed on this device).
+    pub barcode: String,
+    /// The HTML file to write (never overwritten).
+    #[arg(long, value_name = "FILE.html")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The consignment barcode.
+    pub barcode: String,
+    /// Print the verification as JSON.
     #[arg(long)]
     pub json: bool,
 }

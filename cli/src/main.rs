@@ -81,6 +81,10 @@ fn main() -> ExitCode {
         Command::Outbox(a) => commands::outbox::run(a),
         Command::InvoiceMatch(a) => commands::invoice::run(a),
         Command::Export(a) => commands::export::run(a),
+        Command::Diagnose(a) => commands::support::diagnose(a),
+        Command::SupportBundle(a) => commands::support::bundle(a),
+        Command::Receipt(a) => commands::support::receipt(a),
+        Command::Verify(a) => commands::support::verify(a),
         Command::Retry(a) => commands::outbox::retry(a),
         Command::Discard(a) => commands::outbox::discard(a),
     };
@@ -105,8 +109,17 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("UPN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    // Lines for people on stderr (filtered), and INFO and above into the data folder's
+    // logbook for support bundles.
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .with(upn_core::logbook::layer())
         .try_init();
 }

@@ -235,10 +235,24 @@ fn the_demo_prints_a_stop_list() {
     // The whole day: offline capture, the flush on reconnect, and what UPN received.
     assert!(text.contains("taken before the signature"), "{text}");
     assert!(text.contains("What UPN received"), "{text}");
-    assert!(text.contains("#1 POD"), "{text}");
-    assert!(text.contains("#2 image"), "{text}");
+    // #1 is another device's POD for the third stop, which UPN then refuses from this one.
+    assert!(
+        text.contains("#1 POD") && text.contains("signed by Other Driver"),
+        "{text}"
+    );
+    assert!(text.contains("#2 POD"), "{text}");
     assert!(text.contains("#3 image"), "{text}");
+    assert!(text.contains("#4 image"), "{text}");
     assert!(text.contains("timeline"), "{text}");
+    // Depot support: the refusal explained, a receipt, an invoice, the diagnostics summary.
+    assert!(
+        text.contains("Needs attention: UPN refused the POD"),
+        "{text}"
+    );
+    assert!(text.contains("upn-driver retry"), "{text}");
+    assert!(text.contains("name, time and place: verified"), "{text}");
+    assert!(text.contains("1 near misses"), "{text}");
+    assert!(text.contains("problem  ePOD reaching UPN"), "{text}");
 }
 
 /// The data folder's owner (an app, another command) keeps the CLI out: it waits a bounded

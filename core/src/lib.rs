@@ -12,6 +12,7 @@ pub mod driver;
 pub mod error;
 pub mod failpoint;
 pub mod listener;
+pub mod logbook;
 pub mod media;
 pub mod store;
 pub mod sync;

@@ -39,6 +39,9 @@ pub struct ReceivedPod {
     pub signed_at: DateTime<Utc>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+    /// The tamper-evident POD hash the device sent, if any.
+    #[serde(default)]
+    pub pod_sha256: Option<String>,
     /// Global arrival order of the first successful receipt (shared with images, from 1).
     pub seq: u64,
     /// Every request seen with this key, including those answered with an injected fault.
@@ -418,6 +421,7 @@ impl SimState {
             duplicate: false,
             signature_sha256: Some(crate::routes::sha256_hex(&signature)),
             signature_bytes: Some(signature.len() as u64),
+            pod_sha256: pod.pod_sha256.clone(),
         };
         self.pods.push(StoredPod {
             received: ReceivedPod {
@@ -427,6 +431,7 @@ impl SimState {
                 signed_at: pod.signed_at,
                 lat: pod.gps.map(|g| g.lat),
                 lon: pod.gps.map(|g| g.lon),
+                pod_sha256: pod.pod_sha256.clone(),
                 seq,
                 attempts: 0,
             },
@@ -586,6 +591,7 @@ mod tests {
             gps: None,
             signature_png_base64: "iVBORw0KGgo=".into(),
             image_count: 1,
+            pod_sha256: None,
         }
     }
 

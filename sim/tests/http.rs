@@ -147,6 +147,7 @@ fn pod_body(signed_by: &str) -> PodSubmission {
         }),
         signature_png_base64: "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==".into(),
         image_count: 1,
+        pod_sha256: None,
     }
 }
 

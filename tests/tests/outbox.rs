@@ -257,6 +257,7 @@ fn a_409_leaves_one_consignment_needing_attention_while_the_others_flush() {
         gps: None,
         signature_png_base64: "iVBORw0KGgo=".into(),
         image_count: 0,
+        pod_sha256: None,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -196,6 +196,7 @@ fn pod_and_image_refusals_are_typed() {
         gps: None,
         signature_png_base64: "iVBORw0KGgo=".into(),
         image_count: 1,
+        pod_sha256: None,
     };
     let receipt = rt
         .block_on(api.submit_pod(&barcode, "pod-1", &pod))

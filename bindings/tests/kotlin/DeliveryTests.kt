@@ -74,6 +74,33 @@ val TESTS =
                 assertEquals(0u, again.added)
             }
         },
+        TestCase("diagnostics_receipt_verify_and_the_support_bundle") { env ->
+            withCore(env.sim.config()) { core ->
+                core.importNow()
+                val stop = core.stops().first()
+                val barcode = stop.barcode
+                core.addPhoto(barcode, Samples.photoJpeg(5), PhotoKind.GOODS, nowMs(), fixNear(stop))
+                core.sign(barcode, Samples.signaturePng(5), "Kim Diag", nowMs(), fixNear(stop))
+                val before = core.diagnose(barcode, null)
+                assertEquals(8, before.checks.size)
+                val pod = before.checks.first { it.kind == CheckKind.POD }
+                assertEquals(CheckStatusRecord.WARNING, pod.status, "signed, not yet sent: $pod")
+                assertTrue(pod.action!!.isNotBlank())
+                core.syncNow()
+                val after = core.diagnose(barcode, null)
+                assertEquals(CheckStatusRecord.OK, after.checks.first { it.kind == CheckKind.POD }.status)
+                val v = core.verifyPod(barcode)
+                assertTrue(v.intact, "$v")
+                assertEquals(64, v.storedSha256!!.length)
+                assertEquals(1u, v.photosCovered)
+                val html = core.receiptHtml(barcode)
+                assertTrue(html.contains(v.storedSha256!!) && html.contains("Kim Diag"))
+                val zip = core.supportBundle(listOf(barcode), "kotlin-test")
+                assertEquals('P'.code.toByte(), zip[0])
+                assertEquals('K'.code.toByte(), zip[1])
+                assertFailsWith<CoreException.NotFound> { core.verifyPod("NOPE00000000") }.let { }
+            }
+        },
         TestCase("an_invoice_matches_exactly_and_flags_near_misses") { env ->
             withCore(env.sim.config()) { core ->
                 core.importNow()

@@ -1,6 +1,7 @@
 //! `upn-driver demo`: a delivery day against the embedded simulator on a free loopback port:
 //! morning import, deliveries captured with no signal, the signal coming back and the outbox
-//! flushing by itself, and what UPN received.
+//! flushing by itself, what UPN received and the POD it refused, tracking, a receipt, an invoice
+//! matched, and the diagnostics summary.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -41,8 +42,9 @@ pub fn run(args: DemoArgs) -> Result<u8, CliError> {
         depot: sim.depot(),
         api_key: ApiKey::new(sim.api_key()),
     };
+    let kept = args.db.is_some();
     let driver = super::open_waiting(
-        DriverConfig::new(data_dir, upn),
+        DriverConfig::new(data_dir.clone(), upn.clone()),
         Duration::from_secs(super::LOCK_WAIT_SECS),
     )?;
 
@@ -56,8 +58,8 @@ pub fn run(args: DemoArgs) -> Result<u8, CliError> {
     println!("{} tracking events pulled from UPN", tracking.events);
     let stops = driver.stops()?;
     print!("{}", render::stop_table(&stops));
-    if stops.len() < 2 {
-        println!("\n(the demo needs at least 2 consignments for the delivery part)");
+    if stops.len() < 3 {
+        println!("\n(the demo needs at least 3 consignments for the delivery part)");
         return Ok(exit::OK);
     }
 
@@ -126,6 +128,17 @@ pub fn run(args: DemoArgs) -> Result<u8, CliError> {
         "{}: leave-safe photo, no signature yet (stays on the device)",
         second.barcode
     );
+    let third = &stops[2].consignment;
+    driver.sign(
+        &third.barcode,
+        &samples::signature_png(3),
+        "R. Okafor",
+        Utc::now(),
+        at_door(third),
+    )?;
+    println!("{}: consignee signed; POD queued", third.barcode);
+    // Meanwhile another device delivers the third consignment too: UPN will refuse ours.
+    super::demo_support::pod_from_another_device(upn, &third.barcode)?;
     println!();
     print!(
         "{}",
@@ -144,8 +157,12 @@ pub fn run(args: DemoArgs) -> Result<u8, CliError> {
 
     println!("\n== What UPN received");
     print_received(&sim);
+    super::demo_support::refused_pod(&driver, &third.barcode)?;
 
     super::demo_tracking::tracking_demo(&sim, &driver, &first.barcode)?;
+    super::demo_support::receipt(&driver, &first.barcode, &data_dir, kept)?;
+    super::demo_support::invoice(&driver, &[&first.barcode, &second.barcode, &third.barcode])?;
+    super::demo_support::summary(&driver)?;
     driver.shutdown(Duration::from_secs(2));
     Ok(exit::OK)
 }

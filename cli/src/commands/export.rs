@@ -1,8 +1,6 @@
 //! `upn-driver export BARCODE --out DIR`: a consignment's signature and photos, as captured,
 //! written as files (for a dispute, or to attach to an email). Never overwrites a file.
 
-use std::io::Write as _;
-
 use serde::Serialize;
 use upn_core::domain::outbox::CaptureKind;
 
@@ -43,19 +41,7 @@ pub fn run(args: ExportArgs) -> Result<u8, CliError> {
             capture.kind.code()
         );
         let path = args.out.join(&name);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| {
-                CliError::bad_input(format!(
-                    "cannot write {} ({e}); export into an empty folder",
-                    path.display()
-                ))
-            })?;
-        file.write_all(&image.bytes)
-            .and_then(|_| file.sync_all())
-            .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
+        super::write_new_file(&path, &image.bytes, "export into an empty folder")?;
         exported.push(Exported {
             capture_id: capture.id.clone(),
             kind: capture.kind,

@@ -19,7 +19,7 @@ pub fn run(args: InvoiceMatchArgs) -> Result<u8, CliError> {
 }
 
 /// Reads the invoice, refusing a file too large to be one before reading it all.
-fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+pub(crate) fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
     let shown = path.display();
     let meta = std::fs::metadata(path)
         .map_err(|e| CliError::bad_input(format!("cannot read the invoice {shown}: {e}")))?;
@@ -38,7 +38,7 @@ fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
         .map_err(|e| CliError::bad_input(format!("cannot read the invoice {shown}: {e}")))
 }
 
-fn table(result: &InvoiceMatch) -> String {
+pub(crate) fn table(result: &InvoiceMatch) -> String {
     let mut out = format!(
         "{} matched, {} near misses (check these), {} unmatched\n",
         result.matched.len(),

@@ -2,6 +2,7 @@
 
 pub mod capture;
 pub mod demo;
+pub mod demo_support;
 pub mod demo_tracking;
 pub mod export;
 pub mod flush;
@@ -10,6 +11,7 @@ pub mod outbox;
 pub mod show;
 pub mod sim;
 pub mod stops;
+pub mod support;
 pub mod sync;
 
 use std::time::{Duration, Instant};
@@ -87,4 +89,19 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
         .map_err(|e| CliError::failed(format!("could not write JSON: {e}")))?;
     println!("{text}");
     Ok(())
+}
+
+/// Writes a new file (never over an existing one) and makes it durable.
+pub fn write_new_file(path: &std::path::Path, bytes: &[u8], hint: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            CliError::bad_input(format!("cannot write {} ({e}); {hint}", path.display()))
+        })?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))
 }

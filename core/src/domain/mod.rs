@@ -3,8 +3,10 @@
 
 pub mod capture;
 pub mod consignment;
+pub mod diagnostics;
 pub mod invoice;
 pub mod outbox;
+pub mod pod_hash;
 pub mod stop_list;
 pub mod tracking;
 

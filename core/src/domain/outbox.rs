@@ -595,6 +595,22 @@ pub fn check_receipt(
     })
 }
 
+/// Checks the POD hash UPN reports having stored (when it reports one) against the one sent:
+/// another hash under this key means UPN holds another POD body, which a person must look at.
+pub fn check_pod_hash_receipt(
+    sent: Option<&str>,
+    received: Option<&str>,
+) -> std::result::Result<(), SendFailure> {
+    match (sent, received) {
+        (Some(sent), Some(received)) if !sent.eq_ignore_ascii_case(received) => Err(SendFailure {
+            kind: FailureKind::Permanent,
+            retry_after: None,
+            reason: "UPN's receipt holds a different POD hash from the one sent; check the POD with UPN before retrying".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Backoff after the `attempts`-th failed attempt: 5 s doubling up to 15 min, scaled by
 /// `jitter` in [0, 1) into [50 %, 100 %] so a fleet of phones does not retry in lockstep.
 pub fn backoff(attempts: u32, jitter: f64) -> Duration {

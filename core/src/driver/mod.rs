@@ -5,14 +5,19 @@
 //!
 //! One file per feature: `mod.rs` (open, import, stop list), `tracking.rs`, `outbox.rs`.
 
+mod diagnostics;
 mod documents;
 mod engine;
 mod invoice;
 mod outbox;
+mod receipt;
+mod support;
 mod tracking;
 
 pub use documents::CaptureImage;
 pub use outbox::{DrainReport, Signed};
+pub use receipt::PodVerification;
+pub use support::MAX_BUNDLE_CONSIGNMENTS;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::clock::{Clock, SystemClock};
+use crate::domain::diagnostics::Limits as DiagnosticLimits;
 use crate::domain::outbox::badge;
 use crate::domain::{order_stops, Consignment, Status, Stop, SyncBadge};
 use crate::error::{Error, Result};
@@ -62,6 +68,8 @@ pub struct DriverConfig {
     pub intervals: Intervals,
     /// Size limits for captures and the upload renditions (long side, JPEG quality).
     pub media: MediaLimits,
+    /// Thresholds of the troubleshooting checks (geofence, clock skew, staleness).
+    pub diagnostics: DiagnosticLimits,
 }
 
 impl DriverConfig {
@@ -71,6 +79,7 @@ impl DriverConfig {
             upn,
             intervals: Intervals::default(),
             media: MediaLimits::default(),
+            diagnostics: DiagnosticLimits::default(),
         }
     }
 }
@@ -146,7 +155,9 @@ impl Shared {
     pub async fn import(&self) -> Result<ImportReport> {
         let _gate = self.import_gate.lock().await;
         let clock = self.clock.clone();
-        import::import_consignments(&self.api, &self.store, move || clock.now()).await
+        let result = import::import_consignments(&self.api, &self.store, move || clock.now()).await;
+        diagnostics::record_import(self, &result);
+        result
     }
 }
 
@@ -196,6 +207,7 @@ impl Driver {
         let api = HttpUpn::new(config.upn.clone())?;
         // The folder is owned (locked) for the life of `Shared`, before anything reads it.
         let DataDir { lock, store, blobs } = DataDir::open(&config.data_dir)?;
+        crate::logbook::attach(&config.data_dir, config.upn.api_key.expose());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("upn-core")
@@ -231,6 +243,7 @@ impl Driver {
     /// The app reports connectivity. Going online starts the background work at once.
     pub fn set_online(&self, online: bool) {
         self.shared.online.send_replace(online);
+        diagnostics::record_connectivity(&self.shared, online);
         if online {
             self.shared.wake.notify_waiters();
             self.shared.outbox_wake.notify_one();

@@ -26,6 +26,15 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// What the core appends to a capture id (32 lowercase hex digits) to name its files.
 const SUFFIXES: [&str; 2] = [".orig", ".upload"];
 
+/// What [`Blobs::check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileCheck {
+    Intact,
+    Changed,
+    Missing,
+    Unreadable,
+}
+
 /// A name the core writes: `<32 hex>.orig`, `<32 hex>.upload`, or either under [`TEMP_PREFIX`].
 /// Returns whether it is a finished (renamed into place) file, or `None` for any other name.
 pub fn is_core_name(name: &str) -> Option<bool> {
@@ -117,6 +126,16 @@ impl Blobs {
             });
         }
         Ok(bytes)
+    }
+
+    /// Whether a file still holds the bytes recorded when it was written (for `verify`).
+    pub fn check(&self, name: &str, sha256: &str) -> FileCheck {
+        match fs::read(self.path(name)) {
+            Ok(bytes) if sha256_hex(&bytes) == sha256 => FileCheck::Intact,
+            Ok(_) => FileCheck::Changed,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileCheck::Missing,
+            Err(_) => FileCheck::Unreadable,
+        }
     }
 
     pub fn remove(&self, name: &str) {

@@ -15,6 +15,7 @@ use crate::domain::outbox::{
     due_now, initial_state, next_wake, transition, CaptureKind, Event, ItemState, ItemStatus,
     Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule, Transition,
 };
+use crate::domain::pod_hash::{CoveredPhoto, PodContent};
 use crate::error::{Error, Result};
 
 /// A capture about to be recorded (its original file is already durable).
@@ -56,9 +57,38 @@ pub struct Capture {
     pub retry_wait_ms: Option<i64>,
     /// A POD's `image_count`, frozen at its first attempt.
     pub pod_image_count: Option<u32>,
+    /// A POD's tamper-evident hash (`domain::pod_hash`), frozen with `pod_image_count`.
+    pub pod_sha256: Option<String>,
+    /// The canonical manifest `pod_sha256` was taken over.
+    pub pod_manifest: Option<String>,
 }
 
 impl Capture {
+    /// What this POD attests, with `captures` its consignment's captures: the photos covered
+    /// are the live ones, in capture order (the set a POD's `image_count` counts).
+    pub fn pod_content(&self, captures: &[Capture]) -> PodContent {
+        let mut photos: Vec<&Capture> = captures
+            .iter()
+            .filter(|c| c.kind.is_photo() && c.state.is_live())
+            .collect();
+        photos.sort_by_key(|c| c.seq);
+        PodContent {
+            barcode: self.barcode.clone(),
+            signed_by: self.signed_by.clone().unwrap_or_default(),
+            signed_at: self.captured_at,
+            place: self.fix.map(|f| f.fix),
+            signature_sha256: self.original.sha256.clone(),
+            photos: photos
+                .into_iter()
+                .map(|c| CoveredPhoto {
+                    capture_id: c.id.clone(),
+                    kind: c.kind,
+                    sha256: c.original.sha256.clone(),
+                })
+                .collect(),
+        }
+    }
+
     pub fn status(&self) -> ItemStatus {
         ItemStatus {
             kind: self.kind,
@@ -97,10 +127,18 @@ pub struct OutboxStats {
     pub pauses: Pauses,
 }
 
-const COLUMNS: &str = "id, barcode, kind, seq, captured_at, clock_offset_ms, signed_by, lat, lon, \
+/// The columns an insert writes (a macro so [`SELECTED`] can extend the same literal).
+macro_rules! inserted_columns {
+    () => {
+        "id, barcode, kind, seq, captured_at, clock_offset_ms, signed_by, lat, lon, \
     accuracy_m, fix_at, gps_stale, original_file, original_sha256, original_bytes, upload_file, \
     upload_sha256, upload_bytes, state, attempts, next_attempt_at, last_error, sent_at, \
-    upn_reference, replaces, retry_wait_ms, pod_image_count, fix_ahead_ms";
+    upn_reference, replaces, retry_wait_ms, pod_image_count, fix_ahead_ms"
+    };
+}
+const COLUMNS: &str = inserted_columns!();
+/// What a read selects: every inserted column, then those set only at the first attempt.
+const SELECTED: &str = concat!(inserted_columns!(), ", pod_sha256, pod_manifest");
 
 fn corrupt(id: &str, what: &str) -> Error {
     Error::Storage {
@@ -168,6 +206,8 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
             pod_image_count: r
                 .get::<_, Option<i64>>(26)?
                 .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+            pod_sha256: r.get(28)?,
+            pod_manifest: r.get(29)?,
             id: id.clone(),
         })
     };
@@ -334,15 +374,23 @@ impl Store {
         )? == 1)
     }
 
-    /// Freezes a claimed POD's `image_count` at its first attempt; later attempts under the
-    /// same key reuse it, so they send the same bytes. Returns the frozen value.
-    pub fn freeze_pod_image_count(&mut self, id: &str, count: u32) -> Result<Option<u32>> {
+    /// Freezes a claimed POD's body at its first attempt: `image_count` and the POD hash with
+    /// its manifest. Later attempts under the same key reuse them, so they send the same bytes.
+    /// Returns what is frozen (possibly by an earlier attempt, possibly without a hash).
+    pub fn freeze_pod_body(
+        &mut self,
+        id: &str,
+        image_count: u32,
+        hash: Option<(&str, &str)>,
+    ) -> Result<Option<(u32, Option<String>)>> {
         self.conn().execute(
-            "UPDATE captures SET pod_image_count = ?2
+            "UPDATE captures SET pod_image_count = ?2, pod_sha256 = ?3, pod_manifest = ?4
              WHERE id = ?1 AND state = 'sending' AND pod_image_count IS NULL",
-            params![id, count as i64],
+            params![id, image_count as i64, hash.map(|h| h.0), hash.map(|h| h.1)],
         )?;
-        Ok(self.capture(id)?.and_then(|c| c.pod_image_count))
+        Ok(self
+            .capture(id)?
+            .and_then(|c| c.pod_image_count.map(|n| (n, c.pod_sha256))))
     }
 
     /// UPN acknowledged the capture. Applies only to a capture being sent; for a POD, its
@@ -556,7 +604,7 @@ fn pause_key(scope: PauseScope) -> &'static str {
 }
 
 fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Capture>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM captures {filter}"))?;
+    let mut stmt = conn.prepare(&format!("SELECT {SELECTED} FROM captures {filter}"))?;
     let rows = stmt.query_map(args, capture_from_row)?;
     let mut out = Vec::new();
     for row in rows {

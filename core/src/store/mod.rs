@@ -216,6 +216,34 @@ impl Store {
             .optional()?)
     }
 
+    /// Every sync-state value, by key (for the support bundle: it holds no secrets).
+    pub fn all_sync_state(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM sync_state ORDER BY key")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The schema version of the open database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<u32> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Sets one sync-state value, or with `None` clears it.
+    pub(crate) fn put_sync_state(&self, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(value) => set_sync_state(&self.conn, key, value),
+            None => {
+                self.conn
+                    .execute("DELETE FROM sync_state WHERE key = ?1", [key])?;
+                Ok(())
+            }
+        }
+    }
+
     pub fn sync_time(&self, key: &str) -> Result<Option<DateTime<Utc>>> {
         Ok(self
             .sync_state(key)?
@@ -254,6 +282,10 @@ pub(crate) fn parse_time(ms: i64) -> Option<DateTime<Utc>> {
 
 /// Keys of [`Store::sync_state`].
 pub mod keys {
+    /// The last import's failure (JSON `domain::diagnostics::LastFailure`), cleared by a success.
+    pub const IMPORT_LAST_FAILURE: &str = "import.last_failure";
+    /// When the app reported the device offline (epoch ms), while it still is.
+    pub const DEVICE_OFFLINE_SINCE: &str = "device.offline_since";
     /// Cursor of the consignments feed (`since`).
     pub const IMPORT_CURSOR: &str = "import.cursor";
     /// When the last import succeeded (device clock).

@@ -24,6 +24,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (5, include_str!("migrations/v005_epoch_ms.sql")),
     // 6: tracking guard: malformed events kept aside, parser version of failed batches.
     (6, include_str!("migrations/v006_tracking_guard.sql")),
+    // 7: the tamper-evident POD hash and the manifest it covers.
+    (7, include_str!("migrations/v007_pod_hash.sql")),
 ];
 
 /// The version this code writes.

@@ -18,9 +18,10 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::digest::sha256_hex;
 use crate::domain::outbox::{
-    check_receipt, AccountPause, CaptureKind, Event, FailureKind, Pause, PauseScope, Receipted,
-    SendFailure,
+    check_pod_hash_receipt, check_receipt, AccountPause, CaptureKind, Event, FailureKind, Pause,
+    PauseScope, Receipted, SendFailure,
 };
+use crate::domain::pod_hash;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::media::{self, MediaLimits};
@@ -319,20 +320,19 @@ impl<A: UpnApi> Flush<'_, A> {
     /// The POD body. Every field comes from the stored row, and `image_count` is frozen at
     /// the first attempt, so every request under this idempotency key carries the same bytes.
     fn pod_body(&self, capture: &Capture, png: &[u8]) -> Result<PodSubmission> {
-        let image_count = match capture.pod_image_count {
-            Some(n) => n,
+        let (image_count, pod_sha256) = match capture.pod_image_count {
+            Some(n) => (n, capture.pod_sha256.clone()),
             None => {
                 let mut store = lock(self.store)?;
-                // Photos known now; more may follow after the POD (the count is informational).
-                let known = store
-                    .captures_of(&capture.barcode)?
-                    .iter()
-                    .filter(|c| c.kind.is_photo() && c.state.is_live())
-                    .count();
-                let known = u32::try_from(known).unwrap_or(u32::MAX);
+                // Photos known now; more may follow after the POD (the count is informational,
+                // and the hash covers these).
+                let content = capture.pod_content(&store.captures_of(&capture.barcode)?);
+                let known = u32::try_from(content.photos.len()).unwrap_or(u32::MAX);
+                let manifest = content.manifest();
+                let hash = pod_hash::hash_manifest(&manifest);
                 store
-                    .freeze_pod_image_count(&capture.id, known)?
-                    .unwrap_or(known)
+                    .freeze_pod_body(&capture.id, known, Some((&hash, &manifest)))?
+                    .unwrap_or((known, Some(hash)))
             }
         };
         Ok(PodSubmission {
@@ -347,6 +347,7 @@ impl<A: UpnApi> Flush<'_, A> {
             }),
             signature_png_base64: base64::engine::general_purpose::STANDARD.encode(png),
             image_count,
+            pod_sha256,
         })
     }
 
@@ -369,6 +370,7 @@ impl<A: UpnApi> Flush<'_, A> {
         if let (Some(sha256), Some(bytes)) = (&receipt.signature_sha256, receipt.signature_bytes) {
             check_receipt(Receipted::Signature, &sent.0, sent.1, sha256, bytes)?;
         }
+        check_pod_hash_receipt(pod.pod_sha256.as_deref(), receipt.pod_sha256.as_deref())?;
         Ok(receipt.pod_reference)
     }
 

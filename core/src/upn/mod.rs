@@ -191,6 +191,29 @@ impl UpnError {
         }
     }
 
+    /// A stable code for the refusal, for apps and stored diagnostics to decide on (the text
+    /// is for people and may change).
+    pub fn code(&self) -> &'static str {
+        match self {
+            UpnError::Unauthorized => "unauthorized",
+            UpnError::IntegrationDisabled => "integration_disabled",
+            UpnError::TrackingActionDisabled => "tracking_action_disabled",
+            UpnError::ImageActionDisabled => "image_action_disabled",
+            UpnError::Forbidden { .. } => "forbidden",
+            UpnError::UnknownBarcode { .. } => "unknown_barcode",
+            UpnError::AlreadyDelivered => "already_delivered",
+            UpnError::PodRequired => "pod_required",
+            UpnError::TooLarge => "too_large",
+            UpnError::Redirected { .. } => "redirected",
+            UpnError::Invalid { .. } => "invalid",
+            UpnError::RateLimited { .. } => "rate_limited",
+            UpnError::Server { .. } => "server",
+            UpnError::Unreachable { .. } => "unreachable",
+            UpnError::Timeout => "timeout",
+            UpnError::BadResponse { .. } => "bad_response",
+        }
+    }
+
     /// True when the device simply could not reach UPN (as opposed to UPN answering "no").
     pub fn is_connectivity(&self) -> bool {
         matches!(self, UpnError::Unreachable { .. } | UpnError::Timeout)

@@ -416,6 +416,11 @@ pub struct PodSubmission {
     pub signature_png_base64: String,
     /// Number of delivery images that will follow for this POD.
     pub image_count: u32,
+    /// The tamper-evident POD hash (64 lowercase hex; `domain::pod_hash`): sha256 over the
+    /// signature, the photos, the name, the time and the place. Absent from a POD first sent
+    /// before the device computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -442,6 +447,9 @@ pub struct PodReceipt {
     /// Size in bytes of that signature PNG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature_bytes: Option<u64>,
+    /// The POD hash UPN stored under this key, when it reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_sha256: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
