@@ -2,7 +2,7 @@
 //! Midlands depot, the same for the same seed and day.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use upn_core::upn::wire::{
+use crate::wire::{
     WireAddress, WireConsignment, WireLocation, WirePallet, WireParty, WireWindow,
 };
 

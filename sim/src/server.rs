@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tower::ServiceExt;
-use upn_core::upn::wire::{self, WireConsignment};
+use crate::wire::{self, WireConsignment};
 
 use crate::config::SimConfig;
 use crate::faults::FaultSpec;

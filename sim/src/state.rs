@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use upn_core::upn::wire::{
+use crate::wire::{
     self, code, ConsignmentFeed, ImageReceipt, PodReceipt, PodSubmission, TrackingBatch,
     WireCancellation, WireConsignment, WireTrackingEvent,
 };
@@ -14,7 +14,7 @@ use upn_core::upn::wire::{
 use crate::data;
 use crate::faults::{FaultDecider, FaultSpec, Route};
 
-/// Default and cap of `?max=` on the tracking feed.
+/// Default and cap of `?max=` on the tracking feed (over HTTP, a value outside 1..=cap is a 400).
 pub const DEFAULT_BATCH: u64 = 500;
 pub const MAX_BATCH: u64 = 5000;
 
@@ -39,6 +39,9 @@ pub struct ReceivedPod {
     pub signed_at: DateTime<Utc>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+    /// The device's tamper-evident POD hash (`pod_sha256`), when it sent one.
+    #[serde(default)]
+    pub pod_sha256: Option<String>,
     /// Global arrival order of the first successful receipt (shared with images, from 1).
     pub seq: u64,
     /// Every request seen with this key, including those answered with an injected fault.
@@ -295,7 +298,6 @@ impl SimState {
             cursor: self.cursor(),
             consignments,
             cancellations,
-            refused: Vec::new(),
         })
     }
 
@@ -418,6 +420,7 @@ impl SimState {
             duplicate: false,
             signature_sha256: Some(crate::routes::sha256_hex(&signature)),
             signature_bytes: Some(signature.len() as u64),
+            pod_sha256: pod.pod_sha256.clone(),
         };
         self.pods.push(StoredPod {
             received: ReceivedPod {
@@ -427,6 +430,7 @@ impl SimState {
                 signed_at: pod.signed_at,
                 lat: pod.gps.map(|g| g.lat),
                 lon: pod.gps.map(|g| g.lon),
+                pod_sha256: pod.pod_sha256.clone(),
                 seq,
                 attempts: 0,
             },
@@ -586,6 +590,7 @@ mod tests {
             gps: None,
             signature_png_base64: "iVBORw0KGgo=".into(),
             image_count: 1,
+            pod_sha256: None,
         }
     }
 
