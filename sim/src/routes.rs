@@ -4,6 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::wire::{
+    self, code, ConsignmentsQuery, ErrorBody, ErrorDetail, EventsQuery, ImageQuery, PodSubmission,
+    MAX_IMAGE_BYTES,
+};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -16,10 +20,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use crate::wire::{
-    self, code, ConsignmentsQuery, ErrorBody, ErrorDetail, EventsQuery, ImageQuery, PodSubmission,
-    MAX_IMAGE_BYTES,
-};
 
 use crate::faults::{FaultKind, FaultSpec, Route};
 use crate::server::{self, read_body, BodyRead, ConnAbort, Delivery, Shared};
@@ -317,7 +317,11 @@ fn prepare(
                     "signature_png_base64 is not base64 (standard alphabet, padded)",
                 ));
             }
-            if pod.pod_sha256.as_deref().is_some_and(|h| !wire::is_sha256_hex(h)) {
+            if pod
+                .pod_sha256
+                .as_deref()
+                .is_some_and(|h| !wire::is_sha256_hex(h))
+            {
                 return Err(Refusal::invalid(
                     "pod_sha256 must be 64 lowercase hex characters (a sha256)",
                 ));

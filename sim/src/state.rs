@@ -4,12 +4,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use crate::wire::{
     self, code, ConsignmentFeed, ImageReceipt, PodReceipt, PodSubmission, TrackingBatch,
     WireCancellation, WireConsignment, WireTrackingEvent,
 };
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::data;
 use crate::faults::{FaultDecider, FaultSpec, Route};
