@@ -12,10 +12,10 @@ use chrono::Utc;
 use serde_json::{json, Value};
 use upn_core::domain::outbox::ItemState;
 use upn_core::upn::wire::ConsignmentFeed;
-use upn_sim::wire::WireConsignment;
 use upn_core::upn::{ApiKey, UpnConfig, UpnError};
 use upn_core::{Driver, DriverConfig, Error};
 use upn_e2e::signature;
+use upn_sim::wire::WireConsignment;
 
 const KEY: &str = "hostile-test-key-7f3a";
 
