@@ -1,10 +1,8 @@
 //! The deterministic depot data generator: realistic UK pallet-network consignments for a
 //! Midlands depot, the same for the same seed and day.
 
+use crate::wire::{WireAddress, WireConsignment, WireLocation, WirePallet, WireParty, WireWindow};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use upn_core::upn::wire::{
-    WireAddress, WireConsignment, WireLocation, WirePallet, WireParty, WireWindow,
-};
 
 use crate::rng::SplitMix64;
 

@@ -1,8 +1,9 @@
 //! `upn-sim`: a stateful, seeded UPN API simulator with fault injection, for tests, the demo
 //! and app developers.
 //!
-//! It is a real HTTP/1.1 server speaking the UPN contract of [`upn_core::upn::wire`] (the same
-//! types the client uses, so the two cannot drift), behaving as `docs/simulator-spec.md` says:
+//! It is a real HTTP/1.1 server speaking the UPN contract of `docs/upn-api.openapi.yaml` with
+//! its own wire types ([`wire`], never the client's: a field renamed on one side then fails a
+//! contract test instead of drifting silently), behaving as `docs/simulator-spec.md` says:
 //!
 //! - [`config`]: [`SimConfig`], what a run is made of (seed, depot, key, faults, throttle, switches).
 //! - [`data`]: the deterministic UK depot data generator.
@@ -10,6 +11,7 @@
 //!   images, attempts, refusals, access switches).
 //! - [`faults`]: the `ROUTE:KIND:PROB` language and the seeded per-request decisions.
 //! - [`rng`]: the crate's own SplitMix64, so output never changes with a dependency.
+//! - [`wire`]: the request and response types; what it receives refuses unknown fields.
 //! - [`samples`]: seeded sample captures (photo JPEG, signature PNG) for demos and tests.
 //! - `server` and `routes`: serving (per-connection, abortable, throttled) and the handlers.
 //!
@@ -30,6 +32,7 @@ mod routes;
 pub mod samples;
 mod server;
 pub mod state;
+pub mod wire;
 
 pub use config::SimConfig;
 pub use faults::{

@@ -4,6 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::wire::{
+    self, code, ConsignmentsQuery, ErrorBody, ErrorDetail, EventsQuery, ImageQuery, PodSubmission,
+    MAX_IMAGE_BYTES,
+};
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -16,14 +20,10 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use upn_core::upn::wire::{
-    self, code, ConsignmentsQuery, ErrorBody, ErrorDetail, ImageQuery, PodSubmission,
-    MAX_IMAGE_BYTES,
-};
 
 use crate::faults::{FaultKind, FaultSpec, Route};
 use crate::server::{self, read_body, BodyRead, ConnAbort, Delivery, Shared};
-use crate::state::{Access, ImageUpload, NewEvent, Refusal, DEFAULT_BATCH};
+use crate::state::{Access, ImageUpload, NewEvent, Refusal, DEFAULT_BATCH, MAX_BATCH};
 
 /// How long the `slow` fault waits before handling.
 const SLOW_DELAY: Duration = Duration::from_secs(2);
@@ -285,17 +285,20 @@ fn prepare(
             Ok(Action::Feed(query.0.since))
         }
         Route::Events => {
-            #[derive(Deserialize)]
-            struct EventsQuery {
-                max: Option<String>,
-            }
             let query = Query::<EventsQuery>::try_from_uri(&parts.uri)
                 .map_err(|e| Refusal::invalid(format!("query: {}", e.body_text())))?;
             let max = match query.0.max {
                 None => DEFAULT_BATCH,
-                Some(text) => text.trim().parse::<u64>().map_err(|_| {
-                    Refusal::invalid(format!("max: {text:?} is not a whole number"))
-                })?,
+                Some(text) => text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_BATCH).contains(n))
+                    .ok_or_else(|| {
+                        Refusal::invalid(format!(
+                            "max: {text:?} is not a whole number from 1 to {MAX_BATCH}"
+                        ))
+                    })?,
             };
             Ok(Action::Batch(max))
         }
@@ -312,6 +315,15 @@ fn prepare(
             {
                 return Err(Refusal::invalid(
                     "signature_png_base64 is not base64 (standard alphabet, padded)",
+                ));
+            }
+            if pod
+                .pod_sha256
+                .as_deref()
+                .is_some_and(|h| !wire::is_sha256_hex(h))
+            {
+                return Err(Refusal::invalid(
+                    "pod_sha256 must be 64 lowercase hex characters (a sha256)",
                 ));
             }
             Ok(Action::Pod {

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::wire::{self, WireConsignment};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use axum::Router;
@@ -21,7 +22,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tower::ServiceExt;
-use upn_core::upn::wire::{self, WireConsignment};
 
 use crate::config::SimConfig;
 use crate::faults::FaultSpec;

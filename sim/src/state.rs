@@ -4,17 +4,17 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use upn_core::upn::wire::{
+use crate::wire::{
     self, code, ConsignmentFeed, ImageReceipt, PodReceipt, PodSubmission, TrackingBatch,
     WireCancellation, WireConsignment, WireTrackingEvent,
 };
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::data;
 use crate::faults::{FaultDecider, FaultSpec, Route};
 
-/// Default and cap of `?max=` on the tracking feed.
+/// Default and cap of `?max=` on the tracking feed (over HTTP, a value outside 1..=cap is a 400).
 pub const DEFAULT_BATCH: u64 = 500;
 pub const MAX_BATCH: u64 = 5000;
 
@@ -39,7 +39,7 @@ pub struct ReceivedPod {
     pub signed_at: DateTime<Utc>,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
-    /// The tamper-evident POD hash the device sent, if any.
+    /// The device's tamper-evident POD hash (`pod_sha256`), when it sent one.
     #[serde(default)]
     pub pod_sha256: Option<String>,
     /// Global arrival order of the first successful receipt (shared with images, from 1).
@@ -298,7 +298,6 @@ impl SimState {
             cursor: self.cursor(),
             consignments,
             cancellations,
-            refused: Vec::new(),
         })
     }
 

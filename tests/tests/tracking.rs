@@ -11,10 +11,11 @@ use upn_core::domain::outbox::{CaptureKind, ItemState};
 use upn_core::domain::tracking::{to_millis, CaptureType, Source};
 use upn_core::domain::Stage;
 use upn_core::store::{Store, DB_FILE_NAME};
-use upn_core::upn::wire::{stage, WireConsignment};
+use upn_core::upn::wire::stage;
 use upn_core::upn::UpnError;
 use upn_core::{Driver, DriverConfig, Error, Timeline};
 use upn_e2e::{driver, driver_with_clock, manual_clock, photo, signature, sim, upn_config};
+use upn_sim::wire::WireConsignment;
 use upn_sim::{FaultSpec, NewEvent, SimConfig, SimHandle};
 
 fn config(consignments: usize) -> SimConfig {

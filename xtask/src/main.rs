@@ -8,6 +8,8 @@
 //! - `cargo xtask bindings`: generate the Kotlin and Swift bindings into `target/bindings/`.
 //! - `cargo xtask kotlin-test`: only the bindings and the Kotlin tests.
 //! - `cargo xtask android-check`: only clippy for `aarch64-linux-android`.
+//! - `cargo xtask contract`: schemathesis (into `target/tools/`) against `upn-driver sim` with
+//!   `docs/upn-api.openapi.yaml`, every check and phase; any failure fails (also a test step).
 //!
 //! Each step installs what it needs when it is missing (rustup components and targets, Debian
 //! packages named one by one and never through Recommends, the Kotlin compiler from npm into
@@ -18,6 +20,7 @@
 //! feature included) and upn-core is compiled once for the tests and once (checked) for Android.
 
 mod bindings;
+mod contract;
 mod kotlin;
 mod run;
 mod test;
@@ -38,13 +41,22 @@ fn main() -> ExitCode {
             .and_then(|b| kotlin::run_tests(&b))
             .map(|_| ()),
         Some("android-check") => test::android_clippy(),
+        Some("contract") => test::build_tests()
+            .and_then(|_| contract::run_contract())
+            .and_then(|c| match c.failed {
+                0 => Ok(()),
+                n => Err(format!("schemathesis found {n} unique failures")),
+            }),
         _ => {
-            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check>");
+            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check|contract>");
             eprintln!("  test           fmt check, clippy -D warnings (Android arm64), every test (Rust and Kotlin)");
             eprintln!("  bindings       generate Kotlin and Swift bindings into target/bindings/");
             eprintln!("  kotlin-test    generate the bindings and run the Kotlin tests on the JVM");
             eprintln!(
                 "  android-check  clippy -D warnings for aarch64-linux-android (the Android check)"
+            );
+            eprintln!(
+                "  contract       schemathesis against the simulator with docs/upn-api.openapi.yaml"
             );
             return ExitCode::from(2);
         }

@@ -137,6 +137,9 @@ fn steps(report: &mut Report) -> Result {
         )?;
         counted(ok, nextest_counts(&lines), "nextest")
     })?;
+    report.step("contract (schemathesis against the simulator)", || {
+        crate::contract::run_contract().map(Some)
+    })?;
     report.step("doc tests", || {
         let (ok, lines) = run_captured(&cargo, &["test", "--workspace", "--doc"], &[])?;
         let counts = libtest_counts(&lines);

@@ -7,6 +7,8 @@
 pub mod blobs;
 pub mod captures;
 pub mod consignments;
+#[cfg(test)]
+mod fixtures;
 pub mod schema;
 pub mod tracking;
 

@@ -63,56 +63,80 @@ pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
     Ok(())
 }
 
+/// Every table, index and column, normalised, so two files can be compared.
+#[cfg(test)]
+pub(crate) fn schema_of(conn: &Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
+        .expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .expect("query");
+    for row in rows {
+        let (kind, name, table, sql) = row.expect("row");
+        out.push(format!("{kind} {name} on {table}"));
+        if kind == "table" {
+            let mut cols = conn
+                .prepare(&format!("PRAGMA table_xinfo({name})"))
+                .expect("table_info");
+            let cols = cols
+                .query_map([], |r| {
+                    Ok(format!(
+                        "  {} {} notnull={} default={:?} pk={}",
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, i64>(5)?
+                    ))
+                })
+                .expect("cols");
+            out.extend(cols.map(|c| c.expect("col")));
+            let strict: i64 = conn
+                .query_row(
+                    "SELECT strict FROM pragma_table_list WHERE name = ?1",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .expect("table_list");
+            out.push(format!("  strict={strict}"));
+            let mut fks = conn
+                .prepare(&format!("PRAGMA foreign_key_list({name})"))
+                .expect("foreign_key_list");
+            let fks = fks
+                .query_map([], |r| {
+                    Ok(format!(
+                        "  fk {} -> {}({:?}) on delete {}",
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, String>(6)?
+                    ))
+                })
+                .expect("fks");
+            out.extend(fks.map(|f| f.expect("fk")));
+        } else if let Some(sql) = sql {
+            out.push(format!(
+                "  {}",
+                sql.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{configure, Store};
-
-    /// Every table, index and column, normalised, so two files can be compared.
-    fn schema_of(conn: &Connection) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut stmt = conn
-            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
-            .expect("prepare");
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
-            })
-            .expect("query");
-        for row in rows {
-            let (kind, name, table, sql) = row.expect("row");
-            out.push(format!("{kind} {name} on {table}"));
-            if kind == "table" {
-                let mut cols = conn
-                    .prepare(&format!("PRAGMA table_xinfo({name})"))
-                    .expect("table_info");
-                let cols = cols
-                    .query_map([], |r| {
-                        Ok(format!(
-                            "  {} {} notnull={} default={:?} pk={}",
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, i64>(5)?
-                        ))
-                    })
-                    .expect("cols");
-                out.extend(cols.map(|c| c.expect("col")));
-            } else if let Some(sql) = sql {
-                out.push(format!(
-                    "  {}",
-                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
-                ));
-            }
-        }
-        out
-    }
 
     #[test]
     fn every_older_version_upgrades_to_the_fresh_schema() {
