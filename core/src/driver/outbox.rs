@@ -163,7 +163,7 @@ impl Driver {
         // Waiting or queued is decided by the store, in the transaction that inserts it.
         let capture = self.record(
             NewCapture {
-                id: new_capture_id(),
+                id: self.new_capture_id(),
                 barcode: barcode.to_string(),
                 kind,
                 captured_at,
@@ -221,7 +221,7 @@ impl Driver {
             .map_err(|e| Error::invalid("signature", e.to_string()))?;
         let capture = self.record(
             NewCapture {
-                id: new_capture_id(),
+                id: self.new_capture_id(),
                 barcode: barcode.to_string(),
                 kind: CaptureKind::Pod,
                 captured_at,
@@ -262,6 +262,11 @@ impl Driver {
         s.notify_capture(&capture.id);
         s.outbox_wake.notify_one();
         Ok(capture)
+    }
+
+    /// A fresh capture id: also the idempotency key UPN sees, so it must never repeat.
+    fn new_capture_id(&self) -> String {
+        format!("{:032x}", self.shared.ids.next_id())
     }
 
     fn clock_offset_ms(&self) -> Option<i64> {
@@ -414,7 +419,4 @@ fn open_consignment(
     Ok(consignment)
 }
 
-/// A fresh capture id: also the idempotency key UPN sees, so it must never repeat.
-fn new_capture_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
+

@@ -92,6 +92,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The failpoint passed before every store operation (see [`Store::conn`]).
+pub const FAILPOINT_STORE_ACCESS: &str = "store.access";
+
 /// How long a statement waits for another writer before failing as busy.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -198,11 +201,16 @@ impl Store {
         &self.path
     }
 
+    // Every store operation reaches SQLite through these two, so a failpoint here is a point
+    // between any two store operations (each one statement or one transaction): where the
+    // simulation harness and the kill tests stop the core.
     pub(crate) fn conn(&self) -> &Connection {
+        crate::failpoint::hit(FAILPOINT_STORE_ACCESS);
         &self.conn
     }
 
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        crate::failpoint::hit(FAILPOINT_STORE_ACCESS);
         &mut self.conn
     }
 
