@@ -355,6 +355,12 @@ impl Driver {
         Ok(OutboxItem::from(&capture))
     }
 
+    /// When the outbox next has something due (a backoff or a pause ending), if anything waits:
+    /// when the background task would wake. A simulation moves its clock here.
+    pub fn next_outbox_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        self.shared.store()?.next_due_at(self.shared.clock.now())
+    }
+
     /// One flush pass now, whatever the connectivity flag says.
     pub fn flush_now(&self) -> Result<FlushReport> {
         let shared = self.shared.clone();
