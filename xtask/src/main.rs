@@ -8,6 +8,8 @@
 //! - `cargo xtask bindings`: generate the Kotlin and Swift bindings into `target/bindings/`.
 //! - `cargo xtask kotlin-test`: only the bindings and the Kotlin tests.
 //! - `cargo xtask android-check`: only clippy for `aarch64-linux-android`.
+//! - `cargo xtask soak --seeds N [--steps M] [--seed S]`: the deterministic simulation harness
+//!   (`tests/tests/soak/`); `cargo xtask test` plays 200 seeds.
 //!
 //! Each step installs what it needs when it is missing (rustup components and targets, Debian
 //! packages named one by one and never through Recommends, the Kotlin compiler from npm into
@@ -20,6 +22,7 @@
 mod bindings;
 mod kotlin;
 mod run;
+mod soak;
 mod test;
 mod tools;
 
@@ -38,14 +41,16 @@ fn main() -> ExitCode {
             .and_then(|b| kotlin::run_tests(&b))
             .map(|_| ()),
         Some("android-check") => test::android_clippy(),
+        Some("soak") => soak::Options::parse(&args[1..]).and_then(|o| soak::soak(&o).map(|_| ())),
         _ => {
-            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check>");
+            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check|soak>");
             eprintln!("  test           fmt check, clippy -D warnings (Android arm64), every test (Rust and Kotlin)");
             eprintln!("  bindings       generate Kotlin and Swift bindings into target/bindings/");
             eprintln!("  kotlin-test    generate the bindings and run the Kotlin tests on the JVM");
             eprintln!(
                 "  android-check  clippy -D warnings for aarch64-linux-android (the Android check)"
             );
+            eprintln!("  soak           --seeds N [--steps M] [--seed S] [--jobs J] [--release]: the deterministic simulation");
             return ExitCode::from(2);
         }
     };

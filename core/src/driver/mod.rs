@@ -14,7 +14,6 @@ mod tracking;
 pub use documents::CaptureImage;
 pub use outbox::{DrainReport, Signed};
 
-
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

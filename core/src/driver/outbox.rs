@@ -424,5 +424,3 @@ fn open_consignment(
     }
     Ok(consignment)
 }
-
-

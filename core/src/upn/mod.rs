@@ -242,8 +242,10 @@ pub trait DynUpnApi: Send + Sync {
         since: Option<&'a str>,
     ) -> BoxFuture<'a, Result<ConsignmentFeed, UpnError>>;
 
-    fn take_tracking_batch(&self, max_events: u32)
-        -> BoxFuture<'_, Result<RawTrackingResponse, UpnError>>;
+    fn take_tracking_batch(
+        &self,
+        max_events: u32,
+    ) -> BoxFuture<'_, Result<RawTrackingResponse, UpnError>>;
 
     fn submit_pod<'a>(
         &'a self,

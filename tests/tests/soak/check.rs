@@ -19,7 +19,7 @@ use crate::day::Day;
 pub fn all(day: &Day, settled: bool) -> Result<(), String> {
     let driver = day.driver()?;
     let mut captures: Vec<Capture> = Vec::new();
-    for barcode in &day.barcodes {
+    for barcode in &day.touched {
         captures.extend(
             driver
                 .captures(barcode)
@@ -52,10 +52,16 @@ fn durable(day: &Day, captures: &[Capture]) -> Result<(), String> {
     let by_id: HashMap<&str, &Capture> = captures.iter().map(|c| (c.id.as_str(), c)).collect();
     for m in &day.model.captured {
         let Some(c) = by_id.get(m.id.as_str()) else {
-            return Err(format!("capture {} returned success but is not stored", m.id));
+            return Err(format!(
+                "capture {} returned success but is not stored",
+                m.id
+            ));
         };
         if c.original.sha256 != m.sha256 || c.kind != m.kind || c.barcode != m.barcode {
-            return Err(format!("capture {} is stored with other bytes or kind", m.id));
+            return Err(format!(
+                "capture {} is stored with other bytes or kind",
+                m.id
+            ));
         }
     }
     Ok(())
@@ -65,10 +71,17 @@ fn durable(day: &Day, captures: &[Capture]) -> Result<(), String> {
 fn blobs(dir: &Path, captures: &[Capture]) -> Result<(), String> {
     for c in captures.iter().filter(|c| c.state != ItemState::Discarded) {
         for blob in std::iter::once(&c.original).chain(c.upload.as_ref()) {
-            let bytes = std::fs::read(dir.join(BLOB_DIR_NAME).join(&blob.name))
-                .map_err(|e| format!("capture {} ({:?}): file {} unreadable: {e}", c.id, c.state, blob.name))?;
+            let bytes = std::fs::read(dir.join(BLOB_DIR_NAME).join(&blob.name)).map_err(|e| {
+                format!(
+                    "capture {} ({:?}): file {} unreadable: {e}",
+                    c.id, c.state, blob.name
+                )
+            })?;
             if sha256_hex(&bytes) != blob.sha256 {
-                return Err(format!("capture {}: file {} does not match its sha256", c.id, blob.name));
+                return Err(format!(
+                    "capture {}: file {} does not match its sha256",
+                    c.id, blob.name
+                ));
             }
         }
     }
@@ -90,7 +103,12 @@ fn at_upn(day: &Day, captures: &[Capture], settled: bool) -> Result<(), String> 
         }
         match by_id.get(p.idempotency_key.as_str()) {
             Some(c) if c.kind == CaptureKind::Pod && c.barcode == p.barcode => {}
-            _ => return Err(format!("UPN holds POD {} that is no POD capture of {}", p.idempotency_key, p.barcode)),
+            _ => {
+                return Err(format!(
+                    "UPN holds POD {} that is no POD capture of {}",
+                    p.idempotency_key, p.barcode
+                ))
+            }
         }
         pod_seq.insert(p.barcode.as_str(), p.seq);
     }
@@ -100,10 +118,18 @@ fn at_upn(day: &Day, captures: &[Capture], settled: bool) -> Result<(), String> 
         }
         match by_id.get(i.idempotency_key.as_str()) {
             Some(c) if c.kind.is_photo() && c.barcode == i.barcode => {}
-            _ => return Err(format!("UPN holds image {} that is no photo of {}", i.idempotency_key, i.barcode)),
+            _ => {
+                return Err(format!(
+                    "UPN holds image {} that is no photo of {}",
+                    i.idempotency_key, i.barcode
+                ))
+            }
         }
         if pod_seq.get(i.barcode.as_str()).is_none_or(|s| *s > i.seq) {
-            return Err(format!("image {} reached UPN before the POD of {}", i.idempotency_key, i.barcode));
+            return Err(format!(
+                "image {} reached UPN before the POD of {}",
+                i.idempotency_key, i.barcode
+            ));
         }
     }
     if log.pod_required > 0 {
@@ -112,7 +138,10 @@ fn at_upn(day: &Day, captures: &[Capture], settled: bool) -> Result<(), String> 
     let mut first_body: HashMap<&str, &str> = HashMap::new();
     for a in &log.attempts {
         if first_body.entry(a.key.as_str()).or_insert(a.body.as_str()) != &a.body.as_str() {
-            return Err(format!("key {} was sent with different bodies ({})", a.key, a.route));
+            return Err(format!(
+                "key {} was sent with different bodies ({})",
+                a.key, a.route
+            ));
         }
         if let Some(gone) = day.model.gone.get(&a.key) {
             if a.step > *gone {
@@ -135,7 +164,11 @@ fn at_upn(day: &Day, captures: &[Capture], settled: bool) -> Result<(), String> 
             if expected && (c.state != ItemState::Sent || !keys.contains(c.id.as_str())) {
                 return Err(format!(
                     "{} {} of open consignment {} is still {:?} after a long healthy spell ({:?})",
-                    c.kind.code(), c.id, c.barcode, c.state, c.last_error
+                    c.kind.code(),
+                    c.id,
+                    c.barcode,
+                    c.state,
+                    c.last_error
                 ));
             }
         }
@@ -166,32 +199,39 @@ fn badges(day: &Day, captures: &[Capture]) -> Result<(), String> {
 
 /// Each consignment's and pallet's stage equals a fresh fold over all its stored events.
 fn stages(db: &Connection) -> Result<(), String> {
+    type Row = (String, Option<String>, Option<i64>);
     let q = |e: rusqlite::Error| format!("reading stages: {e}");
-    let mut consignments = db
-        .prepare("SELECT barcode, stage, stage_at FROM consignments")
-        .map_err(q)?;
-    let rows: Vec<(String, Option<String>, Option<i64>)> = consignments
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(q)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(q)?;
-    for (barcode, stage, at) in rows {
-        let pallets: Vec<(String, Option<String>, Option<i64>)> = db
-            .prepare("SELECT barcode, stage, stage_at FROM pallets WHERE consignment = ?1 ORDER BY barcode")
+    let rows = |sql: &str| -> Result<Vec<(String, Row)>, String> {
+        db.prepare(sql)
             .map_err(q)?
-            .query_map([&barcode], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
             .map_err(q)?
             .collect::<rusqlite::Result<_>>()
-            .map_err(q)?;
-        let events = events_of(db, &barcode)?;
+            .map_err(q)
+    };
+    let consignments = rows("SELECT barcode, barcode, stage, stage_at FROM consignments")?;
+    let mut pallets: HashMap<String, Vec<Row>> = HashMap::new();
+    for (consignment, row) in
+        rows("SELECT consignment, barcode, stage, stage_at FROM pallets ORDER BY barcode")?
+    {
+        pallets.entry(consignment).or_default().push(row);
+    }
+    let mut events = all_events(db)?;
+    for (barcode, (_, stage, at)) in consignments {
+        let pallets = pallets.remove(&barcode).unwrap_or_default();
+        let events = events.remove(&barcode).unwrap_or_default();
         let names: Vec<&str> = pallets.iter().map(|p| p.0.as_str()).collect();
         let (want, want_pallets) = current_stages(&events, &names);
         if !same(&want, &stage, at) {
-            return Err(format!("consignment {barcode} is at {stage:?}@{at:?}, its events give {want:?}"));
+            return Err(format!(
+                "consignment {barcode} is at {stage:?}@{at:?}, its events give {want:?}"
+            ));
         }
         for ((pallet, stage, at), want) in pallets.iter().zip(want_pallets) {
             if !same(&want, stage, *at) {
-                return Err(format!("pallet {pallet} is at {stage:?}@{at:?}, its events give {want:?}"));
+                return Err(format!(
+                    "pallet {pallet} is at {stage:?}@{at:?}, its events give {want:?}"
+                ));
             }
         }
     }
@@ -206,29 +246,31 @@ fn same(want: &Option<StageMark>, stage: &Option<String>, at: Option<i64>) -> bo
     }
 }
 
-fn events_of(db: &Connection, barcode: &str) -> Result<Vec<TrackingEvent>, String> {
+/// Every stored event, by consignment.
+fn all_events(db: &Connection) -> Result<HashMap<String, Vec<TrackingEvent>>, String> {
     let q = |e: rusqlite::Error| format!("reading events: {e}");
     let mut stmt = db
-        .prepare("SELECT id, pallet, capture_type, stage, at, source FROM tracking_events WHERE barcode = ?1")
+        .prepare("SELECT id, barcode, pallet, capture_type, stage, at, source FROM tracking_events")
         .map_err(q)?;
     let rows = stmt
-        .query_map([barcode], |r| {
+        .query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, String>(2)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
                 r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, String>(5)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })
         .map_err(q)?;
-    let mut out = Vec::new();
+    let mut out: HashMap<String, Vec<TrackingEvent>> = HashMap::new();
     for row in rows {
-        let (id, pallet, capture_type, stage, at, source) = row.map_err(q)?;
-        out.push(TrackingEvent {
+        let (id, barcode, pallet, capture_type, stage, at, source) = row.map_err(q)?;
+        out.entry(barcode.clone()).or_default().push(TrackingEvent {
             id,
-            barcode: barcode.to_string(),
+            barcode,
             pallet,
             capture_type: CaptureType::from_code(&capture_type),
             stage: Stage::from_code(&stage),

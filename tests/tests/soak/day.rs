@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -77,6 +77,8 @@ pub struct Day {
     pub driver: Option<Driver>,
     ids: Arc<SeededIds>,
     pub barcodes: Vec<String>,
+    /// Consignments a capture was attempted on (the only ones that can have captures).
+    pub touched: std::collections::BTreeSet<String>,
     pub model: Model,
     pub counts: Counts,
     /// Set while a step injects a local fault: storage errors are then expected.
@@ -126,7 +128,9 @@ impl Day {
             clock.clone(),
             start().date_naive(),
         ));
-        let ids = Arc::new(SeededIds(Mutex::new(SplitMix64::for_stream(seed, "soak/ids"))));
+        let ids = Arc::new(SeededIds(Mutex::new(SplitMix64::for_stream(
+            seed, "soak/ids",
+        ))));
         let barcodes = upn.barcodes();
         let mut day = Self {
             seed,
@@ -136,6 +140,7 @@ impl Day {
             driver: None,
             ids,
             barcodes,
+            touched: Default::default(),
             model: Model::default(),
             counts: Counts::default(),
             expect_storage_error: false,
@@ -175,11 +180,20 @@ impl Day {
     }
 
     pub fn driver(&self) -> Result<&Driver, String> {
-        self.driver.as_ref().ok_or_else(|| "the core is not open".to_string())
+        self.driver
+            .as_ref()
+            .ok_or_else(|| "the core is not open".to_string())
     }
 
     fn barcode(&self, stop: u32) -> String {
         self.barcodes[stop as usize % self.barcodes.len()].clone()
+    }
+
+    /// The consignment a capture step is about.
+    fn capture_target(&mut self, stop: u32) -> String {
+        let barcode = self.barcode(stop);
+        self.touched.insert(barcode.clone());
+        barcode
     }
 
     /// Runs one step; `Err` is an invariant broken by the step itself (an unexpected error).
@@ -236,9 +250,11 @@ impl Day {
             ),
             Step::Flush => self.call(self.driver()?.flush_now().map(drop)),
             Step::Sign { stop, seed } => {
-                let barcode = self.barcode(*stop);
-                let png = upn_sim::samples::signature_png(*seed);
-                let signed = self.driver()?.sign(&barcode, &png, "A. Consignee", now, None);
+                let barcode = self.capture_target(*stop);
+                let png = sample(&SIGNATURES, *seed, upn_sim::samples::signature_png);
+                let signed = self
+                    .driver()?
+                    .sign(&barcode, &png, "A. Consignee", now, None);
                 match signed {
                     Ok(s) => {
                         if let Some(old) = s.replaced {
@@ -256,10 +272,15 @@ impl Day {
                 }
             }
             Step::Photo { stop, seed, kind } => {
-                let barcode = self.barcode(*stop);
-                let kind = [CaptureKind::Goods, CaptureKind::Location, CaptureKind::LeaveSafe]
-                    [*kind as usize % 3];
-                let jpeg = upn_sim::samples::photo_jpeg(*seed, 320, 240);
+                let barcode = self.capture_target(*stop);
+                let kind = [
+                    CaptureKind::Goods,
+                    CaptureKind::Location,
+                    CaptureKind::LeaveSafe,
+                ][*kind as usize % 3];
+                let jpeg = sample(&PHOTOS, *seed, |s| {
+                    upn_sim::samples::photo_jpeg(s, 320, 240)
+                });
                 match self.driver()?.add_photo(&barcode, &jpeg, kind, now, None) {
                     Ok(item) => {
                         self.model.captured.push(Captured {
@@ -302,7 +323,8 @@ impl Day {
                 Ok(())
             }
             Step::Faults(mix) => {
-                self.upn.set_faults(FAULT_MIXES[*mix as usize % FAULT_MIXES.len()]);
+                self.upn
+                    .set_faults(FAULT_MIXES[*mix as usize % FAULT_MIXES.len()]);
                 Ok(())
             }
             Step::ImagesEnabled(on) => {
@@ -314,7 +336,8 @@ impl Day {
                 Ok(())
             }
             Step::Update { stop } => {
-                self.upn.update(&self.barcode(*stop), &format!("gate code {i}"));
+                self.upn
+                    .update(&self.barcode(*stop), &format!("gate code {i}"));
                 Ok(())
             }
             Step::Event {
@@ -327,7 +350,8 @@ impl Day {
                 let pallet = pallet
                     .then(|| self.upn.pallets(&barcode).into_iter().next())
                     .flatten();
-                let at = (*late_min > 0).then(|| now - chrono::Duration::minutes(i64::from(*late_min)));
+                let at =
+                    (*late_min > 0).then(|| now - chrono::Duration::minutes(i64::from(*late_min)));
                 self.upn
                     .push_event(&barcode, pallet, STAGES[*stage as usize % STAGES.len()], at);
                 Ok(())
@@ -391,9 +415,24 @@ impl Day {
             }
             self.wake()?;
         }
-        self.counts.upn_faults = self.upn.log.lock().map(|l| l.faults.clone()).unwrap_or_default();
+        self.counts.upn_faults = self
+            .upn
+            .log
+            .lock()
+            .map(|l| l.faults.clone())
+            .unwrap_or_default();
         Ok(())
     }
+}
+
+static SIGNATURES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+static PHOTOS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+
+/// One of a few sample captures made once per process: encoding one per step would cost more
+/// than the step. Distinct captures may carry the same bytes; their keys still differ.
+fn sample(cache: &OnceLock<Vec<Vec<u8>>>, seed: u64, make: impl Fn(u64) -> Vec<u8>) -> Vec<u8> {
+    let all = cache.get_or_init(|| (0..16).map(&make).collect());
+    all[(seed % 16) as usize].clone()
 }
 
 fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {

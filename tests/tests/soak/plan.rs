@@ -17,13 +17,26 @@ pub enum Step {
     Import,
     PullTracking,
     /// `drain(budget)`; a zero budget stops at once.
-    Drain { budget_ms: u64 },
+    Drain {
+        budget_ms: u64,
+    },
     Flush,
-    Sign { stop: u32, seed: u64 },
-    Photo { stop: u32, seed: u64, kind: u8 },
+    Sign {
+        stop: u32,
+        seed: u64,
+    },
+    Photo {
+        stop: u32,
+        seed: u64,
+        kind: u8,
+    },
     /// Discard the n-th live capture (modulo their number).
-    Discard { nth: u32 },
-    Retry { nth: u32 },
+    Discard {
+        nth: u32,
+    },
+    Retry {
+        nth: u32,
+    },
     RetryAll,
     /// Connectivity flaps.
     Online(bool),
@@ -31,11 +44,22 @@ pub enum Step {
     Faults(u8),
     ImagesEnabled(bool),
     /// At UPN: cancel a consignment, update its instructions, or queue a tracking event.
-    Cancel { stop: u32 },
-    Update { stop: u32 },
-    Event { stop: u32, stage: u8, pallet: bool, late_min: u32 },
+    Cancel {
+        stop: u32,
+    },
+    Update {
+        stop: u32,
+    },
+    Event {
+        stop: u32,
+        stage: u8,
+        pallet: bool,
+        late_min: u32,
+    },
     /// The device clock jumps (seconds; negative: backwards).
-    Clock { secs: i64 },
+    Clock {
+        secs: i64,
+    },
     /// The clock moves to the outbox's next wake-up (or an hour on).
     Wake,
     /// The core is closed and opened again cleanly.

@@ -20,9 +20,7 @@ use upn_core::upn::wire::{
     code, ConsignmentFeed, ErrorBody, ErrorDetail, ImageQuery, ImageReceipt, PodReceipt,
     PodSubmission,
 };
-use upn_core::upn::{
-    ApiKey, BoxFuture, DynUpnApi, Progress, RawTrackingResponse, UpnError,
-};
+use upn_core::upn::{ApiKey, BoxFuture, DynUpnApi, Progress, RawTrackingResponse, UpnError};
 use upn_sim::state::{ImageUpload, Refusal, SimState};
 use upn_sim::{Access, FaultKind, FaultSpec, NewEvent, Received, Route};
 
@@ -170,7 +168,12 @@ impl InProcessUpn {
     }
 
     /// Every fault drawn and counted by kind; `None` when the device is offline.
-    fn begin(&self, route: Route, barcode: &str, key: Option<&str>) -> Result<Option<FaultKind>, UpnError> {
+    fn begin(
+        &self,
+        route: Route,
+        barcode: &str,
+        key: Option<&str>,
+    ) -> Result<Option<FaultKind>, UpnError> {
         if !self.online.load(Ordering::SeqCst) {
             return Err(UpnError::Unreachable {
                 reason: "could not connect (simulated: no signal)".into(),
@@ -293,8 +296,11 @@ fn error_json(now: DateTime<Utc>, code: &str, message: &str) -> Vec<u8> {
 
 /// The simulator's garbage body: 200 JSON cut off, with stray bytes.
 fn garbage(now: DateTime<Utc>) -> Vec<u8> {
-    let mut body = format!("{{\"server_time\":\"{}\",\"events\":[{{\"id\":\"EV0", now.to_rfc3339())
-        .into_bytes();
+    let mut body = format!(
+        "{{\"server_time\":\"{}\",\"events\":[{{\"id\":\"EV0",
+        now.to_rfc3339()
+    )
+    .into_bytes();
     body.extend_from_slice(b"\x00\xff\xfe<html>502 Bad Gateway</html>");
     body
 }
@@ -393,4 +399,3 @@ impl DynUpnApi for InProcessUpn {
         })
     }
 }
-
