@@ -247,6 +247,7 @@ impl Driver {
     /// Writes the original durably, then commits the row; wakes the outbox.
     fn record(&self, mut new: NewCapture, bytes: &[u8]) -> Result<Capture> {
         let s = &self.shared;
+        s.store()?.note_captures_begun()?;
         new.original = s.blobs.write(&format!("{}.orig", new.id), bytes)?;
         failpoint::hit("capture.before_insert");
         let inserted = s.store()?.insert_capture(&new, s.clock.now());

@@ -76,7 +76,8 @@ impl DataDir {
         let store = Store::open(&db)?;
         let blobs = Blobs::open(data_dir)?;
         // Under the lock no capture of another process can be between its file and its row.
-        blobs.sweep(&store.referenced_blobs()?)?;
+        let begun = store.captures_begun()?;
+        blobs.sweep(&store.referenced_blobs()?, begun)?;
         Ok(Self { lock, store, blobs })
     }
 }
@@ -283,6 +284,8 @@ pub mod keys {
     pub const OUTBOX_PAUSE: &str = "outbox.pause";
     /// The outbox's photos paused (image action disabled), if they are.
     pub const OUTBOX_IMAGE_PAUSE: &str = "outbox.pause.images";
+    /// Set before the first capture file is ever written (see `Store::note_captures_begun`).
+    pub const CAPTURES_BEGUN: &str = "captures.begun";
 }
 
 #[cfg(test)]
