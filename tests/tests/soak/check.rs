@@ -153,14 +153,31 @@ fn at_upn(day: &Day, captures: &[Capture], settled: bool) -> Result<(), String> 
         }
     }
     if settled {
+        // UPN keeps the first POD it got per consignment. A POD discarded after an attempt
+        // whose answer was lost may be that one: a later signature is then refused (409,
+        // needs attention, with the reason) and its photos wait. Everything else must be sent.
+        let upn_pod: HashMap<&str, &str> = received
+            .pods
+            .iter()
+            .map(|p| (p.barcode.as_str(), p.idempotency_key.as_str()))
+            .collect();
+        let deliverable_pod = |c: &Capture| {
+            upn_pod
+                .get(c.barcode.as_str())
+                .is_none_or(|key| *key == c.id)
+        };
         let live_pod: HashSet<&str> = captures
             .iter()
-            .filter(|c| c.kind == CaptureKind::Pod && c.state.is_live())
+            .filter(|c| c.kind == CaptureKind::Pod && c.state.is_live() && deliverable_pod(c))
             .map(|c| c.barcode.as_str())
             .collect();
         for c in captures.iter().filter(|c| c.state.is_live()) {
             let expected = day.upn.is_open(&c.barcode)
-                && (c.kind == CaptureKind::Pod || live_pod.contains(c.barcode.as_str()));
+                && if c.kind == CaptureKind::Pod {
+                    deliverable_pod(c)
+                } else {
+                    live_pod.contains(c.barcode.as_str())
+                };
             if expected && (c.state != ItemState::Sent || !keys.contains(c.id.as_str())) {
                 return Err(format!(
                     "{} {} of open consignment {} is still {:?} after a long healthy spell ({:?})",
