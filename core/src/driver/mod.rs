@@ -239,7 +239,7 @@ impl Driver {
         // Bad configuration is bad input, refused before anything is created or sent.
         check_data_dir(&config.data_dir)?;
         let api = match seams.api {
-            None => Api::Http(HttpUpn::new(config.upn.clone())?),
+            None => Api::Http(Box::new(HttpUpn::new(config.upn.clone())?)),
             Some(api) => {
                 config.upn.validate()?;
                 Api::InProcess(api)

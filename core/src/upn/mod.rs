@@ -268,7 +268,7 @@ pub trait DynUpnApi: Send + Sync {
 /// in-process. The services stay generic over [`UpnApi`]; this is the one dispatch point.
 #[derive(Clone)]
 pub enum Api {
-    Http(http::HttpUpn),
+    Http(Box<http::HttpUpn>),
     InProcess(Arc<dyn DynUpnApi>),
 }
 
