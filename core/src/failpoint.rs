@@ -108,11 +108,24 @@ pub const FAULT_ENV: &str = "UPN_FAULT";
 
 /// With the `failpoints` feature and `UPN_FAULT=name`, the named I/O step fails as if the device
 /// were out of space (ENOSPC). Lets a test prove a full disk loses and half-writes nothing.
+/// Also, while the guard of [`inject_io_fault`] for `name` lives, the step fails that way (an
+/// in-process test, or the simulation harness, choosing the exact call that hits a full disk).
 #[cfg(feature = "failpoints")]
 pub fn io_fault(name: &str) -> Option<std::io::Error> {
-    std::env::var(FAULT_ENV)
-        .is_ok_and(|wanted| wanted == name)
+    let armed = !hooks::for_name(&io_fault_key(name)).is_empty();
+    (armed || std::env::var(FAULT_ENV).is_ok_and(|wanted| wanted == name))
         .then(|| std::io::Error::from_raw_os_error(28))
+}
+
+/// Makes [`io_fault`]`(name)` fail (ENOSPC) until the guard is dropped. Process-wide, like [`on`].
+#[cfg(feature = "failpoints")]
+pub fn inject_io_fault(name: &str) -> HookGuard {
+    on(&io_fault_key(name), || {})
+}
+
+#[cfg(feature = "failpoints")]
+fn io_fault_key(name: &str) -> String {
+    format!("io-fault/{name}")
 }
 
 #[cfg(not(feature = "failpoints"))]

@@ -95,7 +95,7 @@ pub struct Access {
 
 /// A genuine refusal: status, code and a human message.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Refusal {
+pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
@@ -145,14 +145,14 @@ struct StoredImage {
 
 /// An image upload that passed the HTTP-level checks.
 #[derive(Debug, Clone)]
-pub(crate) struct ImageUpload {
+pub struct ImageUpload {
     pub kind: String,
     pub sha256: String,
     pub bytes: u64,
 }
 
 #[derive(Debug)]
-pub(crate) struct SimState {
+pub struct SimState {
     depot: String,
     version: u64,
     entries: Vec<Entry>,

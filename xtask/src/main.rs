@@ -10,6 +10,8 @@
 //! - `cargo xtask android-check`: only clippy for `aarch64-linux-android`.
 //! - `cargo xtask contract`: schemathesis (into `target/tools/`) against `upn-driver sim` with
 //!   `docs/upn-api.openapi.yaml`, every check and phase; any failure fails (also a test step).
+//! - `cargo xtask soak --seeds N [--steps M] [--seed S]`: the deterministic simulation harness
+//!   (`tests/tests/soak/`); `cargo xtask test` plays 200 seeds.
 //!
 //! Each step installs what it needs when it is missing (rustup components and targets, Debian
 //! packages named one by one and never through Recommends, the Kotlin compiler from npm into
@@ -23,6 +25,7 @@ mod bindings;
 mod contract;
 mod kotlin;
 mod run;
+mod soak;
 mod test;
 mod tools;
 
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
             .and_then(|b| kotlin::run_tests(&b))
             .map(|_| ()),
         Some("android-check") => test::android_clippy(),
+        Some("soak") => soak::Options::parse(&args[1..]).and_then(|o| soak::soak(&o).map(|_| ())),
         Some("contract") => test::build_tests()
             .and_then(|_| contract::run_contract())
             .and_then(|c| match c.failed {
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
                 n => Err(format!("schemathesis found {n} unique failures")),
             }),
         _ => {
-            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check|contract>");
+            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check|contract|soak>");
             eprintln!("  test           fmt check, clippy -D warnings (Android arm64), every test (Rust and Kotlin)");
             eprintln!("  bindings       generate Kotlin and Swift bindings into target/bindings/");
             eprintln!("  kotlin-test    generate the bindings and run the Kotlin tests on the JVM");
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "  contract       schemathesis against the simulator with docs/upn-api.openapi.yaml"
             );
+            eprintln!("  soak           --seeds N [--steps M] [--seed S] [--jobs J] [--release]: the deterministic simulation");
             return ExitCode::from(2);
         }
     };

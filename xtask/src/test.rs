@@ -7,7 +7,7 @@ use crate::tools::{
     android_c_env, ensure_components, ensure_nextest, ensure_test_packages, install_kotlinc,
     ANDROID_TARGET,
 };
-use crate::{bindings, cargo, kotlin, Result};
+use crate::{bindings, cargo, kotlin, soak, Result};
 
 /// One finished step, for the summary.
 struct Done {
@@ -140,6 +140,17 @@ fn steps(report: &mut Report) -> Result {
     report.step("contract (schemathesis against the simulator)", || {
         crate::contract::run_contract().map(Some)
     })?;
+    report.step(
+        "soak: 200 seeded delivery days (deterministic simulation)",
+        || {
+            let options = soak::Options::parse(&["--seeds".into(), "200".into()])?;
+            let ok = soak::soak(&options).is_ok();
+            Ok(Some(Counts {
+                passed: u64::from(ok),
+                failed: u64::from(!ok),
+            }))
+        },
+    )?;
     report.step("doc tests", || {
         let (ok, lines) = run_captured(&cargo, &["test", "--workspace", "--doc"], &[])?;
         let counts = libtest_counts(&lines);

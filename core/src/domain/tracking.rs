@@ -28,6 +28,7 @@
 //! status: the status is UPN's view.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -279,32 +280,61 @@ pub fn concerns_pallet(entry: &TimelineEntry, pallet: &str) -> bool {
     }
 }
 
+/// The status rule folded over some events of one consignment: the newest `C` mark, and per
+/// pallet the newest of its own `P` marks. The one fold: the store folds a batch's new events
+/// with it, and all of a consignment's stored events at import ([`current_stages`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Marks<'a> {
+    pub consignment: Option<StageMark>,
+    /// Pallet barcode (as the `P` events name it) → its newest own mark.
+    pub pallets: BTreeMap<&'a str, StageMark>,
+}
+
+impl<'a> Marks<'a> {
+    pub fn of(events: impl IntoIterator<Item = &'a TrackingEvent>) -> Self {
+        let mut marks = Self::default();
+        for event in events {
+            marks.add(event);
+        }
+        marks
+    }
+
+    /// Folds one more event in (order does not matter).
+    pub fn add(&mut self, event: &'a TrackingEvent) {
+        match target(event) {
+            Target::ConsignmentAndPallets => {
+                keep_newest(&mut self.consignment, StageMark::of(event))
+            }
+            Target::Pallet(p) => {
+                let mut slot = self.pallets.remove(p);
+                keep_newest(&mut slot, StageMark::of(event));
+                if let Some(mark) = slot {
+                    self.pallets.insert(p, mark);
+                }
+            }
+            Target::TimelineOnly => {}
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.consignment.is_none() && self.pallets.is_empty()
+    }
+
+    /// A pallet's status: the newer of its own mark and its consignment's.
+    pub fn pallet(&self, pallet: &str) -> Option<StageMark> {
+        newest(self.pallets.get(pallet).cloned(), self.consignment.clone())
+    }
+}
+
 /// The current statuses that the events of one consignment give, computed from scratch: the
 /// consignment's, and each listed pallet's. Equal to applying the same events one by one.
 pub fn current_stages<'a>(
     events: impl IntoIterator<Item = &'a TrackingEvent>,
     pallets: &[&str],
 ) -> (Option<StageMark>, Vec<Option<StageMark>>) {
-    let mut consignment: Option<StageMark> = None;
-    let mut per_pallet: Vec<Option<StageMark>> = vec![None; pallets.len()];
-    for event in events {
-        match target(event) {
-            Target::ConsignmentAndPallets => {
-                keep_newest(&mut consignment, StageMark::of(event));
-            }
-            Target::Pallet(p) => {
-                if let Some(i) = pallets.iter().position(|x| *x == p) {
-                    keep_newest(&mut per_pallet[i], StageMark::of(event));
-                }
-            }
-            Target::TimelineOnly => {}
-        }
-    }
-    let per_pallet = per_pallet
-        .into_iter()
-        .map(|own| newest(own, consignment.clone()))
-        .collect();
-    (consignment, per_pallet)
+    let marks = Marks::of(events);
+    let per_pallet = pallets.iter().map(|p| marks.pallet(p)).collect();
+    (marks.consignment, per_pallet)
 }
 
 /// The tracking timeline of one consignment: everything (its own and its pallets' events), and

@@ -37,7 +37,7 @@ use crate::store::captures::Capture;
 use crate::store::{DataDir, DataDirLock, Store};
 use crate::sync::import::{self, lock, validate_barcode, ImportReport};
 use crate::upn::http::HttpUpn;
-use crate::upn::UpnConfig;
+use crate::upn::{Api, DynUpnApi, UpnConfig};
 
 /// How often the background work runs while online.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,12 +98,51 @@ pub struct ConsignmentDetail {
     pub photos: Vec<Capture>,
 }
 
+/// Where new capture ids come from. Each id is the idempotency key UPN sees, so a source must
+/// never repeat a value (in one data folder, ever). The default is the OS's randomness; the
+/// simulation harness gives a seeded one so a run replays exactly.
+pub trait IdSource: Send + Sync {
+    /// 128 fresh bits; the core writes them as 32 lowercase hex digits (the blob file names).
+    fn next_id(&self) -> u128;
+}
+
+/// UUID v4 from the OS's randomness.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomIds;
+
+impl IdSource for RandomIds {
+    fn next_id(&self) -> u128 {
+        uuid::Uuid::new_v4().as_u128()
+    }
+}
+
+/// What a simulation (or a test) may swap in at open; the default is the product's own:
+/// HTTP to `config.upn` and random capture ids.
+#[derive(Clone, Default)]
+pub struct Seams {
+    /// A UPN other than HTTP (`None`: [`HttpUpn`] over `config.upn`).
+    pub api: Option<Arc<dyn DynUpnApi>>,
+    /// Capture ids (`None`: [`RandomIds`]).
+    pub ids: Option<Arc<dyn IdSource>>,
+}
+
+impl std::fmt::Debug for Seams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seams")
+            .field("api", &self.api.is_some())
+            .field("ids", &self.ids.is_some())
+            .finish()
+    }
+}
+
 /// State shared between the blocking API and the background tasks.
 pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub blobs: Blobs,
     pub listeners: Arc<Listeners>,
-    pub api: HttpUpn,
+    pub api: Api,
+    /// Where capture ids (the idempotency keys UPN sees) come from.
+    pub ids: Arc<dyn IdSource>,
     pub clock: Arc<dyn Clock>,
     pub config: DriverConfig,
     /// What the app last said about connectivity. Background work runs only while `true`.
@@ -189,7 +228,7 @@ pub struct Driver {
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
-            .field("upn", self.shared.api.config())
+            .field("upn", &self.shared.api)
             .finish()
     }
 }
@@ -202,9 +241,22 @@ impl Driver {
     }
 
     pub fn open_with_clock(config: DriverConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        Self::open_with(config, clock, Seams::default())
+    }
+
+    /// Opens with a clock and [`Seams`]. The configuration is checked the same way whatever
+    /// the seams, so a simulation refuses what the product would.
+    pub fn open_with(config: DriverConfig, clock: Arc<dyn Clock>, seams: Seams) -> Result<Self> {
         // Bad configuration is bad input, refused before anything is created or sent.
         check_data_dir(&config.data_dir)?;
-        let api = HttpUpn::new(config.upn.clone())?;
+        let api = match seams.api {
+            None => Api::Http(Box::new(HttpUpn::new(config.upn.clone())?)),
+            Some(api) => {
+                config.upn.validate()?;
+                Api::InProcess(api)
+            }
+        };
+        let ids = seams.ids.unwrap_or_else(|| Arc::new(RandomIds));
         // The folder is owned (locked) for the life of `Shared`, before anything reads it.
         let DataDir { lock, store, blobs } = DataDir::open(&config.data_dir)?;
         crate::logbook::attach(&config.data_dir, config.upn.api_key.expose());
@@ -219,6 +271,7 @@ impl Driver {
             blobs,
             listeners: Arc::new(Listeners::default()),
             api,
+            ids,
             clock,
             config,
             online: watch::Sender::new(false),

@@ -163,7 +163,7 @@ impl Driver {
         // Waiting or queued is decided by the store, in the transaction that inserts it.
         let capture = self.record(
             NewCapture {
-                id: new_capture_id(),
+                id: self.new_capture_id(),
                 barcode: barcode.to_string(),
                 kind,
                 captured_at,
@@ -221,7 +221,7 @@ impl Driver {
             .map_err(|e| Error::invalid("signature", e.to_string()))?;
         let capture = self.record(
             NewCapture {
-                id: new_capture_id(),
+                id: self.new_capture_id(),
                 barcode: barcode.to_string(),
                 kind: CaptureKind::Pod,
                 captured_at,
@@ -247,6 +247,7 @@ impl Driver {
     /// Writes the original durably, then commits the row; wakes the outbox.
     fn record(&self, mut new: NewCapture, bytes: &[u8]) -> Result<Capture> {
         let s = &self.shared;
+        s.store()?.note_captures_begun()?;
         new.original = s.blobs.write(&format!("{}.orig", new.id), bytes)?;
         failpoint::hit("capture.before_insert");
         let inserted = s.store()?.insert_capture(&new, s.clock.now());
@@ -262,6 +263,11 @@ impl Driver {
         s.notify_capture(&capture.id);
         s.outbox_wake.notify_one();
         Ok(capture)
+    }
+
+    /// A fresh capture id: also the idempotency key UPN sees, so it must never repeat.
+    fn new_capture_id(&self) -> String {
+        format!("{:032x}", self.shared.ids.next_id())
     }
 
     fn clock_offset_ms(&self) -> Option<i64> {
@@ -350,6 +356,12 @@ impl Driver {
         Ok(OutboxItem::from(&capture))
     }
 
+    /// When the outbox next has something due (a backoff or a pause ending), if anything waits:
+    /// when the background task would wake. A simulation moves its clock here.
+    pub fn next_outbox_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        self.shared.store()?.next_due_at(self.shared.clock.now())
+    }
+
     /// One flush pass now, whatever the connectivity flag says.
     pub fn flush_now(&self) -> Result<FlushReport> {
         let shared = self.shared.clone();
@@ -412,9 +424,4 @@ fn open_consignment(
         });
     }
     Ok(consignment)
-}
-
-/// A fresh capture id: also the idempotency key UPN sees, so it must never repeat.
-fn new_capture_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }

@@ -185,11 +185,12 @@ impl Blobs {
 
     /// Moves the core's files that no row refers to (a crash between writing a file and
     /// committing its row), and interrupted temporary files, to `quarantine/`. The caller must
-    /// own the data folder and run no capture meanwhile. With no referenced file at all (a
-    /// database with no captures) it refuses instead if finished files exist.
-    pub fn sweep(&self, referenced: &HashSet<String>) -> Result<Swept> {
+    /// own the data folder and run no capture meanwhile. With no referenced file at all, in a
+    /// database that never began capturing (`captures_begun` false: a lost or replaced one),
+    /// it refuses instead if finished files exist.
+    pub fn sweep(&self, referenced: &HashSet<String>, captures_begun: bool) -> Result<Swept> {
         let data_dir = self.dir.parent().unwrap_or(&self.dir);
-        if referenced.is_empty() {
+        if referenced.is_empty() && !captures_begun {
             Self::check_recoverable(data_dir)?;
         }
         let quarantine = data_dir.join(QUARANTINE_DIR_NAME);
@@ -314,7 +315,7 @@ mod tests {
         .unwrap();
 
         let referenced: HashSet<String> = [kept.name.clone()].into();
-        let swept = blobs.sweep(&referenced).unwrap();
+        let swept = blobs.sweep(&referenced, false).unwrap();
         assert_eq!(swept.quarantined, 2, "{swept:?}");
         let mut left = vec![
             format!("{A}.orig"),
@@ -339,7 +340,7 @@ mod tests {
 
         // A second orphan of the same name never replaces the first one in quarantine.
         blobs.write(&format!("{B}.orig"), b"again").unwrap();
-        assert_eq!(blobs.sweep(&referenced).unwrap().quarantined, 1);
+        assert_eq!(blobs.sweep(&referenced, false).unwrap().quarantined, 1);
         assert_eq!(
             fs::read(quarantine.join(format!("{B}.orig"))).unwrap(),
             b"orphan"
@@ -360,7 +361,7 @@ mod tests {
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join(BLOB_DIR_NAME)).unwrap();
         let blobs = Blobs::open(dir.path()).unwrap();
         let referenced: HashSet<String> = [format!("{A}.orig")].into();
-        assert_eq!(blobs.sweep(&referenced).unwrap(), Swept::default());
+        assert_eq!(blobs.sweep(&referenced, false).unwrap(), Swept::default());
         assert_eq!(names(elsewhere.path()), std::slice::from_ref(&orphan));
 
         // A plain blobs/ but a linked quarantine/: nothing is moved out through it.
@@ -369,7 +370,7 @@ mod tests {
         blobs.write(&orphan, b"orphan").unwrap();
         let target = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(target.path(), dir.path().join(QUARANTINE_DIR_NAME)).unwrap();
-        assert_eq!(blobs.sweep(&referenced).unwrap().quarantined, 0);
+        assert_eq!(blobs.sweep(&referenced, false).unwrap().quarantined, 0);
         assert_eq!(names(blobs.dir()), [orphan]);
         assert!(names(target.path()).is_empty());
     }
@@ -381,7 +382,7 @@ mod tests {
         blobs.write(&format!("{A}.orig"), b"unsent").unwrap();
         blobs.write(&format!("{A}.upload"), b"rendition").unwrap();
         let before = names(blobs.dir());
-        let err = blobs.sweep(&HashSet::new()).unwrap_err();
+        let err = blobs.sweep(&HashSet::new(), false).unwrap_err();
         assert!(
             matches!(err, Error::NeedsRecovery { files: 2, .. }),
             "{err}"
@@ -393,6 +394,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = Blobs::open(dir.path()).unwrap();
         fs::write(blobs.dir().join(format!(".tmp-{A}.orig")), b"partial").unwrap();
-        assert_eq!(blobs.sweep(&HashSet::new()).unwrap().quarantined, 1);
+        assert_eq!(blobs.sweep(&HashSet::new(), false).unwrap().quarantined, 1);
+
+        // A database that began capturing and lists no file: its first capture was cut short
+        // between the file and the row, an orphan to quarantine, not a lost database.
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        fs::write(blobs.dir().join(format!("{A}.orig")), b"first").unwrap();
+        assert_eq!(blobs.sweep(&HashSet::new(), true).unwrap().quarantined, 1);
     }
 }

@@ -507,6 +507,21 @@ impl Store {
     }
 
     /// Every file name a capture row refers to (for the orphan sweep).
+    /// Records, once, that this database has begun taking captures: before the first capture
+    /// file is written, so a crash between that file and its row leaves a database that knows
+    /// its files may be orphans (quarantined at open), not one that looks lost beside them
+    /// (`Error::NeedsRecovery`, which would keep the app from opening until a person acts).
+    pub fn note_captures_begun(&mut self) -> Result<()> {
+        if !self.captures_begun()? {
+            super::set_sync_state(self.conn(), super::keys::CAPTURES_BEGUN, "1")?;
+        }
+        Ok(())
+    }
+
+    pub fn captures_begun(&self) -> Result<bool> {
+        Ok(self.sync_state(super::keys::CAPTURES_BEGUN)?.is_some())
+    }
+
     pub fn referenced_blobs(&self) -> Result<HashSet<String>> {
         let mut stmt = self
             .conn()

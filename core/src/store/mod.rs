@@ -78,7 +78,8 @@ impl DataDir {
         let store = Store::open(&db)?;
         let blobs = Blobs::open(data_dir)?;
         // Under the lock no capture of another process can be between its file and its row.
-        blobs.sweep(&store.referenced_blobs()?)?;
+        let begun = store.captures_begun()?;
+        blobs.sweep(&store.referenced_blobs()?, begun)?;
         Ok(Self { lock, store, blobs })
     }
 }
@@ -93,6 +94,9 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store").field("path", &self.path).finish()
     }
 }
+
+/// The failpoint passed before every store operation (see [`Store::conn`]).
+pub const FAILPOINT_STORE_ACCESS: &str = "store.access";
 
 /// How long a statement waits for another writer before failing as busy.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -200,11 +204,16 @@ impl Store {
         &self.path
     }
 
+    // Every store operation reaches SQLite through these two, so a failpoint here is a point
+    // between any two store operations (each one statement or one transaction): where the
+    // simulation harness and the kill tests stop the core.
     pub(crate) fn conn(&self) -> &Connection {
+        crate::failpoint::hit(FAILPOINT_STORE_ACCESS);
         &self.conn
     }
 
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        crate::failpoint::hit(FAILPOINT_STORE_ACCESS);
         &mut self.conn
     }
 
@@ -309,6 +318,8 @@ pub mod keys {
     pub const OUTBOX_PAUSE: &str = "outbox.pause";
     /// The outbox's photos paused (image action disabled), if they are.
     pub const OUTBOX_IMAGE_PAUSE: &str = "outbox.pause.images";
+    /// Set before the first capture file is ever written (see `Store::note_captures_begun`).
+    pub const CAPTURES_BEGUN: &str = "captures.begun";
 }
 
 #[cfg(test)]

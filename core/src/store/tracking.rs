@@ -8,7 +8,7 @@
 //! - [`recompute_stages`] applies the stored events of a consignment that has just been imported
 //!   (events may arrive before their consignment).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,8 +17,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use super::{format_time, keys, parse_time, set_sync_state, set_sync_time, Store};
 use crate::digest::sha256_hex;
 use crate::domain::tracking::{
-    keep_newest, newest, sort_timeline, supersedes, target, CaptureType, Location, Source,
-    StageMark, Target, TimelineEntry, TrackingEvent, PARSER_VERSION,
+    sort_timeline, supersedes, CaptureType, Location, Marks, Source, StageMark, TimelineEntry,
+    TrackingEvent, PARSER_VERSION,
 };
 use crate::domain::Stage;
 use crate::error::{Error, Result};
@@ -250,7 +250,7 @@ impl Store {
         };
         let consignment_marks = insert_events(&tx, inbox_id, events, &mut out)?;
         for (barcode, candidates) in &consignment_marks {
-            match apply_candidates(&tx, barcode, candidates)? {
+            match apply_candidates(&tx, barcode, &candidates.marks)? {
                 None => out.waiting_for_consignment += candidates.new_events,
                 Some(true) => out.changed.push((*barcode).to_string()),
                 Some(false) => {}
@@ -459,8 +459,7 @@ impl Store {
 /// New candidates for one consignment's statuses.
 #[derive(Debug, Default)]
 struct Candidates<'a> {
-    consignment: Option<StageMark>,
-    pallets: HashMap<&'a str, Option<StageMark>>,
+    marks: Marks<'a>,
     new_events: u32,
 }
 
@@ -509,11 +508,7 @@ fn insert_events<'a>(
         }
         out.applied += 1;
         let slot = marks.entry(e.barcode.as_str()).or_default();
-        match target(e) {
-            Target::ConsignmentAndPallets => keep_newest(&mut slot.consignment, StageMark::of(e)),
-            Target::Pallet(p) => keep_newest(slot.pallets.entry(p).or_default(), StageMark::of(e)),
-            Target::TimelineOnly => {}
-        }
+        slot.marks.add(e);
         slot.new_events += 1;
     }
     Ok(marks)
@@ -572,7 +567,7 @@ fn mark_from(stage: Option<String>, at: Option<i64>) -> Option<StageMark> {
 fn apply_candidates(
     conn: &Connection,
     barcode: &str,
-    candidates: &Candidates<'_>,
+    candidates: &Marks<'_>,
 ) -> Result<Option<bool>> {
     let current = conn
         .prepare_cached("SELECT stage, stage_at FROM consignments WHERE barcode = ?1")?
@@ -596,7 +591,7 @@ fn apply_candidates(
             changed = true;
         }
     }
-    if candidates.consignment.is_none() && candidates.pallets.is_empty() {
+    if candidates.is_empty() {
         return Ok(Some(changed));
     }
     let pallets: Vec<(String, Option<StageMark>)> = conn
@@ -608,8 +603,7 @@ fn apply_candidates(
     let mut update =
         conn.prepare_cached("UPDATE pallets SET stage = ?2, stage_at = ?3 WHERE barcode = ?1")?;
     for (pallet, current) in pallets {
-        let own = candidates.pallets.get(pallet.as_str()).cloned().flatten();
-        if let Some(candidate) = newest(own, candidates.consignment.clone()) {
+        if let Some(candidate) = candidates.pallet(&pallet) {
             if supersedes(&candidate, current.as_ref()) {
                 update.execute(params![
                     pallet,
@@ -631,19 +625,7 @@ pub(crate) fn recompute_stages(conn: &Connection, barcode: &str) -> Result<bool>
     if events.is_empty() {
         return Ok(false);
     }
-    let mut candidates = Candidates::default();
-    for e in &events {
-        match target(e) {
-            Target::ConsignmentAndPallets => {
-                keep_newest(&mut candidates.consignment, StageMark::of(e))
-            }
-            Target::Pallet(p) => {
-                keep_newest(candidates.pallets.entry(p).or_default(), StageMark::of(e))
-            }
-            Target::TimelineOnly => {}
-        }
-    }
-    Ok(apply_candidates(conn, barcode, &candidates)?.unwrap_or(false))
+    Ok(apply_candidates(conn, barcode, &Marks::of(&events))?.unwrap_or(false))
 }
 
 fn events_of(conn: &Connection, barcode: &str) -> Result<Vec<TrackingEvent>> {

@@ -294,10 +294,24 @@ fn http_date(value: &str) -> Option<DateTime<Utc>> {
 async fn refusal(mut response: Response, key: &ApiKey) -> UpnError {
     let status = response.status();
     let retry_after = retry_after(&response);
-    let detail = read_bounded(&mut response, MAX_ERROR_BODY_BYTES)
+    let body = read_bounded(&mut response, MAX_ERROR_BODY_BYTES)
         .await
+        .unwrap_or_default();
+    refusal_of(status.as_u16(), &body, retry_after, key)
+}
+
+/// The typed refusal for a non-2xx status and its (bounded) body: UPN's code and scrubbed
+/// message when the body is UPN's error JSON. Public so an in-process UPN (the simulation
+/// harness) goes through the same reading as HTTP.
+pub fn refusal_of(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    key: &ApiKey,
+) -> UpnError {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let detail = serde_json::from_slice::<wire::ErrorBody>(body)
         .ok()
-        .and_then(|body| serde_json::from_slice::<wire::ErrorBody>(&body).ok())
         .map(|b| b.error);
     let code = detail.as_ref().map(|d| d.code.as_str()).unwrap_or("");
     let message = detail
@@ -357,7 +371,7 @@ pub fn classify(
 }
 
 /// On a consignment's own routes, a 404 means UPN does not know that barcode.
-fn with_barcode(e: UpnError, barcode: &str) -> UpnError {
+pub fn with_barcode(e: UpnError, barcode: &str) -> UpnError {
     match e {
         UpnError::Invalid { status: 404, .. } => UpnError::UnknownBarcode {
             barcode: barcode.to_string(),

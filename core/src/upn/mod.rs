@@ -253,6 +253,105 @@ pub trait UpnApi: Send + Sync {
     ) -> impl Future<Output = Result<ImageReceipt, UpnError>> + Send;
 }
 
+/// A boxed future, for [`DynUpnApi`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe twin of [`UpnApi`], so a UPN other than HTTP can be given to the
+/// [`crate::Driver`] at open (`Seams::api`): the simulation harness runs the core against the
+/// simulator's state in-process, with no sockets. Same contract as [`UpnApi`], method by method.
+pub trait DynUpnApi: Send + Sync {
+    fn fetch_consignments<'a>(
+        &'a self,
+        since: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<ConsignmentFeed, UpnError>>;
+
+    fn take_tracking_batch(
+        &self,
+        max_events: u32,
+    ) -> BoxFuture<'_, Result<RawTrackingResponse, UpnError>>;
+
+    fn submit_pod<'a>(
+        &'a self,
+        barcode: &'a str,
+        idempotency_key: &'a str,
+        pod: &'a PodSubmission,
+    ) -> BoxFuture<'a, Result<PodReceipt, UpnError>>;
+
+    fn upload_image<'a>(
+        &'a self,
+        barcode: &'a str,
+        idempotency_key: &'a str,
+        query: &'a ImageQuery,
+        jpeg: Vec<u8>,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<ImageReceipt, UpnError>>;
+}
+
+/// The UPN the driver talks to: the HTTP client (always, in the product), or one given
+/// in-process. The services stay generic over [`UpnApi`]; this is the one dispatch point.
+#[derive(Clone)]
+pub enum Api {
+    Http(Box<http::HttpUpn>),
+    InProcess(Arc<dyn DynUpnApi>),
+}
+
+impl fmt::Debug for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Api::Http(http) => http.config().fmt(f),
+            Api::InProcess(_) => f.write_str("in-process UPN"),
+        }
+    }
+}
+
+impl UpnApi for Api {
+    async fn fetch_consignments(&self, since: Option<&str>) -> Result<ConsignmentFeed, UpnError> {
+        match self {
+            Api::Http(h) => h.fetch_consignments(since).await,
+            Api::InProcess(a) => a.fetch_consignments(since).await,
+        }
+    }
+
+    async fn take_tracking_batch(&self, max_events: u32) -> Result<RawTrackingResponse, UpnError> {
+        match self {
+            Api::Http(h) => h.take_tracking_batch(max_events).await,
+            Api::InProcess(a) => a.take_tracking_batch(max_events).await,
+        }
+    }
+
+    async fn submit_pod(
+        &self,
+        barcode: &str,
+        idempotency_key: &str,
+        pod: &PodSubmission,
+    ) -> Result<PodReceipt, UpnError> {
+        match self {
+            Api::Http(h) => h.submit_pod(barcode, idempotency_key, pod).await,
+            Api::InProcess(a) => a.submit_pod(barcode, idempotency_key, pod).await,
+        }
+    }
+
+    async fn upload_image(
+        &self,
+        barcode: &str,
+        idempotency_key: &str,
+        query: &ImageQuery,
+        jpeg: Vec<u8>,
+        progress: Progress,
+    ) -> Result<ImageReceipt, UpnError> {
+        match self {
+            Api::Http(h) => {
+                h.upload_image(barcode, idempotency_key, query, jpeg, progress)
+                    .await
+            }
+            Api::InProcess(a) => {
+                a.upload_image(barcode, idempotency_key, query, jpeg, progress)
+                    .await
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
