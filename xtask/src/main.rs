@@ -8,6 +8,8 @@
 //! - `cargo xtask bindings`: generate the Kotlin and Swift bindings into `target/bindings/`.
 //! - `cargo xtask kotlin-test`: only the bindings and the Kotlin tests.
 //! - `cargo xtask android-check`: only clippy for `aarch64-linux-android`.
+//! - `cargo xtask fuzz --seconds N`: each cargo-fuzz target of `fuzz/` for N seconds, with its
+//!   executions and findings (nightly; not part of `test` or CI).
 //!
 //! Each step installs what it needs when it is missing (rustup components and targets, Debian
 //! packages named one by one and never through Recommends, the Kotlin compiler from npm into
@@ -18,6 +20,7 @@
 //! feature included) and upn-core is compiled once for the tests and once (checked) for Android.
 
 mod bindings;
+mod fuzz;
 mod kotlin;
 mod run;
 mod test;
@@ -38,13 +41,17 @@ fn main() -> ExitCode {
             .and_then(|b| kotlin::run_tests(&b))
             .map(|_| ()),
         Some("android-check") => test::android_clippy(),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check>");
+            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check|fuzz>");
             eprintln!("  test           fmt check, clippy -D warnings (Android arm64), every test (Rust and Kotlin)");
             eprintln!("  bindings       generate Kotlin and Swift bindings into target/bindings/");
             eprintln!("  kotlin-test    generate the bindings and run the Kotlin tests on the JVM");
             eprintln!(
                 "  android-check  clippy -D warnings for aarch64-linux-android (the Android check)"
+            );
+            eprintln!(
+                "  fuzz [--seconds N]  every cargo-fuzz target N seconds (default 60); not in CI"
             );
             return ExitCode::from(2);
         }

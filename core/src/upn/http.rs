@@ -294,10 +294,20 @@ fn http_date(value: &str) -> Option<DateTime<Utc>> {
 async fn refusal(mut response: Response, key: &ApiKey) -> UpnError {
     let status = response.status();
     let retry_after = retry_after(&response);
-    let detail = read_bounded(&mut response, MAX_ERROR_BODY_BYTES)
-        .await
-        .ok()
-        .and_then(|body| serde_json::from_slice::<wire::ErrorBody>(&body).ok())
+    let body = read_bounded(&mut response, MAX_ERROR_BODY_BYTES).await.ok();
+    refusal_of(status, body.as_deref(), retry_after, key)
+}
+
+/// The typed refusal for a non-2xx status and its (bounded) body, if one could be read: the
+/// code and the scrubbed message of a well-formed error body, else the status's own reason.
+pub fn refusal_of(
+    status: StatusCode,
+    body: Option<&[u8]>,
+    retry_after: Option<Duration>,
+    key: &ApiKey,
+) -> UpnError {
+    let detail = body
+        .and_then(|body| serde_json::from_slice::<wire::ErrorBody>(body).ok())
         .map(|b| b.error);
     let code = detail.as_ref().map(|d| d.code.as_str()).unwrap_or("");
     let message = detail
