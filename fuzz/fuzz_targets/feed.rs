@@ -16,7 +16,11 @@ fuzz_target!(|body: &[u8]| {
                 assert!(c.check().is_ok(), "a kept cancellation fails its own check");
             }
             for r in &feed.refused {
-                assert!(r.reason.len() <= 200, "refusal reason of {} bytes", r.reason.len());
+                assert!(
+                    r.reason.len() <= 200,
+                    "refusal reason of {} bytes",
+                    r.reason.len()
+                );
             }
         }
         Err(UpnError::BadResponse { reason }) => {

@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         Answer::Pod(Err(e)) | Answer::Image(Err(e)) | Answer::Refused(e) => {
             let text = format!("{e} {e:?}");
             assert!(!text.contains(FUZZ_KEY), "the key leaked: {text}");
-            assert!(text.chars().count() <= 1200, "an error of {} chars", text.len());
+            assert!(
+                text.chars().count() <= 1200,
+                "an error of {} chars",
+                text.len()
+            );
             if let Some(wait) = e.retry_after() {
                 assert!(wait <= MAX_RETRY_AFTER, "a wait of {wait:?}");
             }
