@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use crate::domain::tracking::TrackingEvent;
 use crate::media::{self, ImageInfo, MediaError, MediaLimits, Rendition};
 use crate::store::tracking::MalformedEvent;
-use crate::upn::http::{parse_json, parse_retry_after, refusal_of};
+use crate::upn::http::{checked, parse_json, parse_retry_after, refusal_of};
 use crate::upn::wire::{ConsignmentFeed, ImageReceipt, PodReceipt, TrackingBatch};
 use crate::upn::{ApiKey, UpnError};
 
@@ -41,9 +41,9 @@ pub fn upload_answer(status: u16, body: &[u8], retry_after: &str, image: bool) -
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_success() {
         return if image {
-            Answer::Image(parse_json(body))
+            Answer::Image(checked(parse_json(body), ImageReceipt::check))
         } else {
-            Answer::Pod(parse_json(body))
+            Answer::Pod(checked(parse_json(body), PodReceipt::check))
         };
     }
     let wait: Option<Duration> = parse_retry_after(retry_after, chrono::Utc::now());

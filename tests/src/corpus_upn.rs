@@ -155,9 +155,19 @@ pub fn good_feed() -> Vec<u8> {
     ))
 }
 
+/// `v` with the field at `pointer` set (a missing last key of an object is added).
 fn with(mut v: Value, pointer: &str, value: Value) -> Value {
-    if let Some(slot) = v.pointer_mut(pointer) {
-        *slot = value;
+    let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+    match v.pointer_mut(parent) {
+        Some(Value::Object(map)) => {
+            map.insert(key.to_string(), value);
+        }
+        Some(Value::Array(items)) => {
+            if let Some(slot) = key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *slot = value;
+            }
+        }
+        _ => panic!("the corpus generator sets {pointer} where there is nothing"),
     }
     v
 }

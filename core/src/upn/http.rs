@@ -141,6 +141,17 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, UpnError> {
     })
 }
 
+/// A parsed body that must also pass `check` (a receipt's range checks): a failed check is a
+/// bad response, with the check's reason.
+pub fn checked<T>(
+    parsed: Result<T, UpnError>,
+    check: fn(&T) -> Result<(), String>,
+) -> Result<T, UpnError> {
+    let value = parsed?;
+    check(&value).map_err(|reason| UpnError::BadResponse { reason })?;
+    Ok(value)
+}
+
 trait ClassifyName {
     fn classify_name(&self) -> &'static str;
 }
@@ -445,8 +456,7 @@ impl UpnApi for HttpUpn {
             )
             .header(wire::IDEMPOTENCY_KEY_HEADER, idempotency_key)
             .json(pod);
-        self.send_json(builder)
-            .await
+        checked(self.send_json(builder).await, PodReceipt::check)
             .map_err(|e| with_barcode(e, barcode))
     }
 
@@ -471,8 +481,7 @@ impl UpnApi for HttpUpn {
             .header(header::CONTENT_LENGTH, total)
             .query(query)
             .body(progress_body(jpeg, progress));
-        self.send_json(builder)
-            .await
+        checked(self.send_json(builder).await, ImageReceipt::check)
             .map_err(|e| with_barcode(e, barcode))
     }
 }
