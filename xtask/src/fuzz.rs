@@ -1,6 +1,6 @@
-//! `cargo xtask fuzz --seconds N`: every cargo-fuzz target in `fuzz/` for N seconds each, seeded
-//! with the bad-input corpus (`tests/corpus/`), then one line per target with its executions and
-//! findings. Not part of `cargo xtask test` or CI: it needs nightly and minutes of CPU.
+//! `cargo xtask fuzz --seconds N [--target NAME]`: every cargo-fuzz target in `fuzz/` (or one)
+//! for N seconds each, seeded with the bad-input corpus (`tests/corpus/`), then one line per
+//! target with its executions and findings. Not part of `cargo xtask test` or CI: it needs nightly and minutes of CPU.
 //!
 //! cargo-fuzz is installed into `target/tools/` when missing, and nightly through rustup. Builds
 //! go to `target/fuzz/`; the corpus each run grows is kept in `target/fuzz/corpus/<target>/`, and
@@ -28,7 +28,15 @@ struct Outcome {
 }
 
 pub fn fuzz(args: &[String]) -> Result {
-    let seconds = parse_seconds(args)?;
+    let (seconds, only) = parse_args(args)?;
+    if let Some(name) = &only {
+        if !TARGETS.iter().any(|(t, _)| t == name) {
+            let names: Vec<&str> = TARGETS.iter().map(|(t, _)| *t).collect();
+            return Err(format!(
+                "no fuzz target {name:?}; the targets are {names:?}"
+            ));
+        }
+    }
     ensure_nightly()?;
     let cargo_fuzz = ensure_cargo_fuzz()?;
     let fuzz_target = target_dir().join("fuzz");
@@ -45,6 +53,9 @@ pub fn fuzz(args: &[String]) -> Result {
     run_with(&fuzz, &build, &env)?;
     let mut outcomes = Vec::new();
     for &(target, seeds) in TARGETS {
+        if only.as_deref().is_some_and(|o| o != target) {
+            continue;
+        }
         outcomes.push(run_target(
             &fuzz,
             &dirs,
@@ -78,16 +89,24 @@ pub fn fuzz(args: &[String]) -> Result {
     }
 }
 
-fn parse_seconds(args: &[String]) -> Result<u64> {
-    match args {
-        [] => Ok(60),
-        [flag, n] if flag == "--seconds" => n
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("--seconds takes a whole number above 0, not {n:?}")),
-        _ => Err("usage: cargo xtask fuzz [--seconds N]".into()),
+/// `[--seconds N] [--target NAME]`: N seconds per target (default 60), every target or one.
+fn parse_args(args: &[String]) -> Result<(u64, Option<String>)> {
+    let usage = || "usage: cargo xtask fuzz [--seconds N] [--target NAME]".to_string();
+    let (mut seconds, mut only) = (60, None);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or_else(usage)?;
+        match flag.as_str() {
+            "--seconds" => {
+                seconds = value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("--seconds takes a whole number above 0, not {value:?}")
+                })?
+            }
+            "--target" => only = Some(value.clone()),
+            _ => return Err(usage()),
+        }
     }
+    Ok((seconds, only))
 }
 
 fn run_target(
