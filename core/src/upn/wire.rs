@@ -646,6 +646,29 @@ mod tests {
     }
 
     #[test]
+    fn receipt_references_are_bounded_and_printable() {
+        let pod = |reference: &str| PodReceipt {
+            server_time: Utc::now(),
+            barcode: "B1".into(),
+            pod_reference: reference.into(),
+            received_at: Utc::now(),
+            duplicate: false,
+            signature_sha256: None,
+            signature_bytes: None,
+        };
+        assert!(pod("POD-1").check().is_ok());
+        assert!(pod(&"R".repeat(MAX_REFERENCE_CHARS)).check().is_ok());
+        for bad in ["", "  ", "POD\u{0}1", "POD\n1"] {
+            let e = pod(bad).check().unwrap_err();
+            assert!(e.contains("pod_reference"), "{bad:?}: {e}");
+        }
+        let e = pod(&"R".repeat(MAX_REFERENCE_CHARS + 1))
+            .check()
+            .unwrap_err();
+        assert!(e.contains("pod_reference") && !e.contains("RRR"), "{e}");
+    }
+
+    #[test]
     fn path_helpers_join_segments() {
         assert_eq!(pod_path("042", "B1"), "/v1/depots/042/consignments/B1/pod");
         assert_eq!(
