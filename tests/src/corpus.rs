@@ -115,6 +115,10 @@ pub const IMAGE_CASES: &[ImageCase] = &[
     signature("images/signature-uniform-grey.png", BLANK),
     signature("images/signature-near-blank.png", BLANK),
     signature("images/signature-faint.png", BLANK),
+    // Fuzz findings, kept verbatim (tests/corpus/findings/): a LeakSanitizer report on
+    // jpeg-decoder's worker threads (their thread-locals outlive the decode), on a mutated JPEG
+    // that must be refused like any cut one.
+    both("findings/image_ingest-leak-90a156ae.jpg", INCOMPLETE),
     signature(
         "images/signature-20x20.png",
         Expect::Refused("the image is only 20x20 pixels, too small"),

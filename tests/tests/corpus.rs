@@ -116,9 +116,26 @@ fn corpus_files_are_what_the_generator_makes() {
             );
         }
     }
-    // Every image case names a corpus file, and the committed files stay small.
+    // Every image case names a corpus file (generated, or a fuzz finding kept verbatim), and
+    // every finding is a case.
     for case in IMAGE_CASES {
-        assert!(files.iter().any(|(n, _)| n == case.file), "{}", case.file);
+        let generated = files.iter().any(|(n, _)| n == case.file);
+        assert!(
+            generated || case.file.starts_with("findings/"),
+            "{}",
+            case.file
+        );
+        assert!(corpus::dir().join(case.file).is_file(), "{}", case.file);
+    }
+    for entry in std::fs::read_dir(corpus::dir().join("findings"))
+        .expect("findings")
+        .flatten()
+    {
+        let name = format!("findings/{}", entry.file_name().to_string_lossy());
+        assert!(
+            IMAGE_CASES.iter().any(|c| c.file == name),
+            "{name} is no case"
+        );
     }
     let total: usize = files.iter().map(|(_, b)| b.len()).sum();
     assert!(total < 1024 * 1024, "the corpus is {total} bytes");
