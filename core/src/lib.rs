@@ -11,6 +11,8 @@ pub mod domain;
 pub mod driver;
 pub mod error;
 pub mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod listener;
 pub mod logbook;
 pub mod media;

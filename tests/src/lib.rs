@@ -109,3 +109,7 @@ pub fn blob_files(t: &TestDriver) -> Vec<String> {
     names.sort();
     names
 }
+
+pub mod corpus;
+pub mod corpus_upn;
+pub mod serve;

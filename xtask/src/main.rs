@@ -12,6 +12,8 @@
 //!   `docs/upn-api.openapi.yaml`, every check and phase; any failure fails (also a test step).
 //! - `cargo xtask soak --seeds N [--steps M] [--seed S]`: the deterministic simulation harness
 //!   (`tests/tests/soak/`); `cargo xtask test` plays 200 seeds.
+//! - `cargo xtask fuzz --seconds N`: each cargo-fuzz target of `fuzz/` for N seconds, with its
+//!   executions and findings (nightly; not part of `test` or CI).
 //!
 //! Each step installs what it needs when it is missing (rustup components and targets, Debian
 //! packages named one by one and never through Recommends, the Kotlin compiler from npm into
@@ -23,6 +25,7 @@
 
 mod bindings;
 mod contract;
+mod fuzz;
 mod kotlin;
 mod run;
 mod soak;
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
             .and_then(|b| kotlin::run_tests(&b))
             .map(|_| ()),
         Some("android-check") => test::android_clippy(),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("soak") => soak::Options::parse(&args[1..]).and_then(|o| soak::soak(&o).map(|_| ())),
         Some("contract") => test::build_tests()
             .and_then(|_| contract::run_contract())
@@ -52,7 +56,9 @@ fn main() -> ExitCode {
                 n => Err(format!("schemathesis found {n} unique failures")),
             }),
         _ => {
-            eprintln!("usage: cargo xtask <test|bindings|kotlin-test|android-check|contract|soak>");
+            eprintln!(
+                "usage: cargo xtask <test|bindings|kotlin-test|android-check|contract|soak|fuzz>"
+            );
             eprintln!("  test           fmt check, clippy -D warnings (Android arm64), every test (Rust and Kotlin)");
             eprintln!("  bindings       generate Kotlin and Swift bindings into target/bindings/");
             eprintln!("  kotlin-test    generate the bindings and run the Kotlin tests on the JVM");
@@ -63,6 +69,9 @@ fn main() -> ExitCode {
                 "  contract       schemathesis against the simulator with docs/upn-api.openapi.yaml"
             );
             eprintln!("  soak           --seeds N [--steps M] [--seed S] [--jobs J] [--release]: the deterministic simulation");
+            eprintln!(
+                "  fuzz [--seconds N]  every cargo-fuzz target N seconds (default 60); not in CI"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,7 +1,7 @@
 //! Validation of what the driver captures at the door: the printed name, the capture time and the
 //! GPS fix. Pure: takes values and "now", returns the cleaned value or the reason for refusal.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use geo_types::Point;
 
 use crate::error::{Error, Result};
@@ -74,11 +74,61 @@ pub fn check_name(name: &str) -> Result<String> {
             "contains control characters; type the name again",
         ));
     }
+    // A direction override makes the name display as something other than what is stored and
+    // sent (a POD is evidence); emoji sequences (ZWJ, variation selectors) stay welcome.
+    if cleaned.chars().any(is_bidi_control) {
+        return Err(Error::invalid(
+            "signed_by",
+            "contains text-direction control characters; type the name again",
+        ));
+    }
+    if cleaned.chars().all(|c| is_invisible(c) || c == ' ') {
+        return Err(Error::invalid(
+            "signed_by",
+            "has no visible characters; type the name the consignee printed",
+        ));
+    }
     Ok(cleaned)
+}
+
+/// Unicode's explicit bidirectional formatting characters (embeddings, overrides, isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that draw nothing on their own: zero-width spaces and joiners, marks, the BOM,
+/// soft hyphen, variation selectors.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+    ) || is_bidi_control(c)
+}
+
+/// An instant the app passes must be one the store can hold and read back.
+fn check_year(field: &'static str, t: DateTime<Utc>, what: &str) -> Result<()> {
+    if crate::domain::year_in_range(t.year()) {
+        return Ok(());
+    }
+    let (first, last) = (
+        crate::domain::INSTANT_YEARS.start(),
+        crate::domain::INSTANT_YEARS.end(),
+    );
+    Err(Error::invalid(
+        field,
+        format!("is outside the years {first}..={last}; pass the time {what}"),
+    ))
 }
 
 /// The capture time comes from the device clock; a time in the future is a bug in the caller.
 pub fn check_captured_at(captured_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    check_year("captured_at", captured_at, "the capture was made")?;
     if captured_at > now + CLOCK_SKEW {
         return Err(Error::invalid(
             "captured_at",
@@ -108,6 +158,7 @@ pub fn check_fix(fix: GpsFix, captured_at: DateTime<Utc>) -> Result<CheckedFix> 
             format!("must be between 0 and {MAX_ACCURACY_M} metres"),
         ));
     }
+    check_year("gps.fix_at", fix.fix_at, "the phone took the fix")?;
     let ahead = fix.fix_at.signed_duration_since(captured_at);
     if ahead > MAX_FIX_AHEAD {
         return Err(Error::invalid(
@@ -145,6 +196,21 @@ mod tests {
         assert_eq!(refused_field(check_name(&"x".repeat(81))), "signed_by");
         assert_eq!(refused_field(check_name("Jo\u{7}Patel")), "signed_by");
         assert!(check_name(&"é".repeat(80)).is_ok());
+        assert_eq!(refused_field(check_name("\u{202E}letaP oJ")), "signed_by");
+        assert_eq!(refused_field(check_name("\u{200B} \u{FEFF}")), "signed_by");
+        assert_eq!(check_name("Jo 👩‍👩‍👧 Patel").unwrap(), "Jo 👩‍👩‍👧 Patel");
+        assert_eq!(check_name("❤️ Jo").unwrap(), "❤️ Jo");
+    }
+
+    #[test]
+    fn times_the_store_cannot_hold_are_refused() {
+        let y1999 = Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap();
+        assert_eq!(
+            refused_field(check_captured_at(y1999, now())),
+            "captured_at"
+        );
+        let old_fix = GpsFix::new(52.48, -1.89, 8.0, Utc.timestamp_opt(0, 0).unwrap());
+        assert_eq!(refused_field(check_fix(old_fix, now())), "gps.fix_at");
     }
 
     #[test]

@@ -460,7 +460,7 @@ fn process(
 }
 
 /// Each element on its own: the wire type, then the domain's checks.
-fn parse_events(
+pub(crate) fn parse_events(
     inbox_id: i64,
     values: Vec<serde_json::Value>,
 ) -> (Vec<TrackingEvent>, Vec<MalformedEvent>) {

@@ -141,6 +141,17 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, UpnError> {
     })
 }
 
+/// A parsed body that must also pass `check` (a receipt's range checks): a failed check is a
+/// bad response, with the check's reason.
+pub fn checked<T>(
+    parsed: Result<T, UpnError>,
+    check: fn(&T) -> Result<(), String>,
+) -> Result<T, UpnError> {
+    let value = parsed?;
+    check(&value).map_err(|reason| UpnError::BadResponse { reason })?;
+    Ok(value)
+}
+
 trait ClassifyName {
     fn classify_name(&self) -> &'static str;
 }
@@ -294,24 +305,22 @@ fn http_date(value: &str) -> Option<DateTime<Utc>> {
 async fn refusal(mut response: Response, key: &ApiKey) -> UpnError {
     let status = response.status();
     let retry_after = retry_after(&response);
-    let body = read_bounded(&mut response, MAX_ERROR_BODY_BYTES)
-        .await
-        .unwrap_or_default();
-    refusal_of(status.as_u16(), &body, retry_after, key)
+    let body = read_bounded(&mut response, MAX_ERROR_BODY_BYTES).await.ok();
+    refusal_of(status, body.as_deref(), retry_after, key)
 }
 
-/// The typed refusal for a non-2xx status and its (bounded) body: UPN's code and scrubbed
-/// message when the body is UPN's error JSON. Public so an in-process UPN (the simulation
-/// harness) goes through the same reading as HTTP.
+/// The typed refusal for a non-2xx status and its (bounded) body, if one could be read: the
+/// code and the scrubbed message of a well-formed error body, else the status's own reason.
+/// Public so an in-process UPN (the simulation harness) and the fuzz targets read refusals
+/// as HTTP does.
 pub fn refusal_of(
-    status: u16,
-    body: &[u8],
+    status: StatusCode,
+    body: Option<&[u8]>,
     retry_after: Option<Duration>,
     key: &ApiKey,
 ) -> UpnError {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let detail = serde_json::from_slice::<wire::ErrorBody>(body)
-        .ok()
+    let detail = body
+        .and_then(|body| serde_json::from_slice::<wire::ErrorBody>(body).ok())
         .map(|b| b.error);
     let code = detail.as_ref().map(|d| d.code.as_str()).unwrap_or("");
     let message = detail
@@ -449,8 +458,7 @@ impl UpnApi for HttpUpn {
             )
             .header(wire::IDEMPOTENCY_KEY_HEADER, idempotency_key)
             .json(pod);
-        self.send_json(builder)
-            .await
+        checked(self.send_json(builder).await, PodReceipt::check)
             .map_err(|e| with_barcode(e, barcode))
     }
 
@@ -475,8 +483,7 @@ impl UpnApi for HttpUpn {
             .header(header::CONTENT_LENGTH, total)
             .query(query)
             .body(progress_body(jpeg, progress));
-        self.send_json(builder)
-            .await
+        checked(self.send_json(builder).await, ImageReceipt::check)
             .map_err(|e| with_barcode(e, barcode))
     }
 }

@@ -255,6 +255,36 @@ fn record_error(e: &serde_json::Error) -> String {
     }
 }
 
+/// Most pallets one consignment may have.
+pub const MAX_PALLETS: usize = 100;
+/// Heaviest consignment or pallet accepted, in kilograms.
+pub const MAX_WEIGHT_KG: f64 = 100_000.0;
+/// Longest name, address line, phone number or instruction text accepted.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// Longest POD or image reference accepted from UPN.
+pub const MAX_REFERENCE_CHARS: usize = 128;
+
+fn check_range(field: &str, v: f64, min: f64, max: f64) -> Result<(), String> {
+    if v.is_finite() && (min..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{field} is outside {min} to {max}"))
+    }
+}
+
+/// A text field from UPN: bounded, and without control characters except line breaks.
+fn check_text(field: &str, text: &str) -> Result<(), String> {
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(format!(
+            "{field} is longer than {MAX_TEXT_CHARS} characters"
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(format!("{field} holds control characters"));
+    }
+    Ok(())
+}
+
 impl WireConsignment {
     /// The range checks a consignment from UPN must pass before it reaches the store.
     pub fn check(&self) -> Result<(), String> {
@@ -263,7 +293,75 @@ impl WireConsignment {
         }
         check_instant("updated_at", self.updated_at)?;
         check_date("delivery_date", self.delivery_date)?;
-        Ok(())
+        let a = &self.delivery_address;
+        check_range("delivery_address.lat", a.lat, -90.0, 90.0)?;
+        check_range("delivery_address.lon", a.lon, -180.0, 180.0)?;
+        check_range("weight_kg", self.weight_kg, 0.0, MAX_WEIGHT_KG)?;
+        if self.pallets.len() > MAX_PALLETS {
+            return Err(format!("pallets: more than {MAX_PALLETS}"));
+        }
+        for p in &self.pallets {
+            if let Some(problem) = barcode_problem(&p.barcode) {
+                return Err(format!("pallet barcode {problem}"));
+            }
+            check_range("pallet weight_kg", p.weight_kg, 0.0, MAX_WEIGHT_KG)?;
+            check_text("pallet size", &p.size)?;
+        }
+        let texts = [
+            ("shipper.name", Some(&self.shipper.name)),
+            ("shipper.phone", self.shipper.phone.as_ref()),
+            ("consignee.name", Some(&self.consignee.name)),
+            ("consignee.phone", self.consignee.phone.as_ref()),
+            ("delivery_address.town", Some(&a.town)),
+            ("delivery_address.postcode", Some(&a.postcode)),
+            ("delivery_address.country", Some(&a.country)),
+            ("service", Some(&self.service)),
+            ("special_instructions", self.special_instructions.as_ref()),
+        ];
+        for (field, text) in texts {
+            text.map_or(Ok(()), |t| check_text(field, t))?;
+        }
+        if a.lines.len() > 10 {
+            return Err("delivery_address.lines: more than 10".into());
+        }
+        a.lines
+            .iter()
+            .try_for_each(|l| check_text("delivery_address.lines", l))
+    }
+}
+
+/// A reference UPN gives a stored POD or image: kept and shown, so 1 to
+/// [`MAX_REFERENCE_CHARS`] characters without control characters.
+fn check_reference(field: &str, reference: &str) -> Result<(), String> {
+    let n = reference.chars().count();
+    if reference.trim().is_empty() || n > MAX_REFERENCE_CHARS {
+        return Err(format!(
+            "{field} is not 1 to {MAX_REFERENCE_CHARS} characters"
+        ));
+    }
+    if reference.chars().any(char::is_control) {
+        return Err(format!("{field} holds control characters"));
+    }
+    Ok(())
+}
+
+impl PodReceipt {
+    /// The checks a POD receipt must pass before the POD counts as sent.
+    pub fn check(&self) -> Result<(), String> {
+        check_reference("the receipt's pod_reference", &self.pod_reference)?;
+        match &self.pod_sha256 {
+            Some(h) if !crate::domain::pod_hash::is_pod_hash(h) => {
+                Err("the receipt's pod_sha256 is not 64 lowercase hex digits".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl ImageReceipt {
+    /// The checks an image receipt must pass before the image counts as sent.
+    pub fn check(&self) -> Result<(), String> {
+        check_reference("the receipt's image_reference", &self.image_reference)
     }
 }
 
@@ -559,6 +657,30 @@ mod tests {
             parse_instant("2026-05-01T10:00:00+01:00"),
             Some(at("2026-05-01T09:00:00Z"))
         );
+    }
+
+    #[test]
+    fn receipt_references_are_bounded_and_printable() {
+        let pod = |reference: &str| PodReceipt {
+            server_time: Utc::now(),
+            barcode: "B1".into(),
+            pod_reference: reference.into(),
+            received_at: Utc::now(),
+            duplicate: false,
+            signature_sha256: None,
+            signature_bytes: None,
+            pod_sha256: None,
+        };
+        assert!(pod("POD-1").check().is_ok());
+        assert!(pod(&"R".repeat(MAX_REFERENCE_CHARS)).check().is_ok());
+        for bad in ["", "  ", "POD\u{0}1", "POD\n1"] {
+            let e = pod(bad).check().unwrap_err();
+            assert!(e.contains("pod_reference"), "{bad:?}: {e}");
+        }
+        let e = pod(&"R".repeat(MAX_REFERENCE_CHARS + 1))
+            .check()
+            .unwrap_err();
+        assert!(e.contains("pod_reference") && !e.contains("RRR"), "{e}");
     }
 
     #[test]

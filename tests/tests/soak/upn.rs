@@ -274,7 +274,9 @@ impl InProcessUpn {
 }
 
 fn refusal(status: u16, body: &[u8], retry_after: Option<Duration>) -> UpnError {
-    refusal_of(status, body, retry_after, &ApiKey::new(KEY))
+    let status =
+        reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+    refusal_of(status, Some(body), retry_after, &ApiKey::new(KEY))
 }
 
 /// What the simulator would send: its JSON (serialising these types cannot fail).
