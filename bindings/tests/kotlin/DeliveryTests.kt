@@ -3,6 +3,8 @@ package com.upn.driver.tests
 import com.upn.driver.DriverSession
 import com.upn.driver.DriverUpdate
 import com.upn.driver.core.CaptureKind
+import com.upn.driver.core.CheckKind
+import com.upn.driver.core.CheckStatusRecord
 import com.upn.driver.core.CoreException
 import com.upn.driver.core.DriverCore
 import com.upn.driver.core.DriverListener
@@ -75,10 +77,10 @@ val TESTS =
             }
         },
         TestCase("diagnostics_receipt_verify_and_the_support_bundle") { env ->
+            val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
-                val stop = core.stops().first()
-                val barcode = stop.barcode
+                val stop = core.stop(barcode)
                 core.addPhoto(barcode, Samples.photoJpeg(5), PhotoKind.GOODS, nowMs(), fixNear(stop))
                 core.sign(barcode, Samples.signaturePng(5), "Kim Diag", nowMs(), fixNear(stop))
                 val before = core.diagnose(barcode, null)
