@@ -140,6 +140,7 @@ impl DriverCore {
             let depot_code = config.depot_code.clone();
             let endpoint = config.endpoint.clone();
             let config = config.into_driver_config(data_dir)?;
+            upn_core::logbook::install_if_none();
             let driver = Driver::open(config)?;
             Ok(Arc::new(Self {
                 driver: RwLock::new(Some(Arc::new(driver))),

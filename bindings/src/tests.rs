@@ -297,3 +297,15 @@ fn a_second_core_on_the_same_data_folder_is_already_open_until_the_first_shuts_d
     block_on(first.shutdown(5_000));
     DriverCore::open(path, config(&sim)).expect("free again after shutdown");
 }
+
+#[test]
+fn an_app_without_a_rust_subscriber_still_keeps_recent_log_lines_for_support() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    block_on(core.import_now()).expect("import");
+    let log = std::fs::read_to_string(dir.path().join("logs").join("core.log")).expect("log file");
+    assert!(log.contains("consignments imported"), "{log}");
+    assert!(!log.contains(&sim.api_key()), "no key in the log");
+    block_on(core.shutdown(5_000));
+}

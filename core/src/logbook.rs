@@ -126,6 +126,17 @@ fn append(path: &Path, line: &str) -> std::io::Result<()> {
     writeln!(file, "{line}")
 }
 
+/// Makes the logbook the process's subscriber when it has none (an app through the FFI: no
+/// Rust subscriber of its own), so support bundles carry recent lines there too. A process
+/// that set up its own (the CLI) adds [`layer`] to it instead; this then changes nothing.
+pub fn install_if_none() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    if !tracing::dispatcher::has_been_set() {
+        let _ =
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer()));
+    }
+}
+
 /// From now on lines are also kept in `data_dir/logs/`, with `secret` cut out of them. The
 /// last data folder attached wins (one core per process in an app).
 pub fn attach(data_dir: &Path, secret: &str) {
