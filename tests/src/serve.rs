@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// Request line and headers, verbatim.
+    pub head: String,
 }
 
 impl Request {
@@ -124,7 +126,8 @@ fn write_reply(mut stream: TcpStream, reply: Reply, counter: &AtomicU64) {
     let _ = stream.flush();
 }
 
-fn read_request(stream: &TcpStream) -> Option<Request> {
+/// Reads one request (head, then a Content-Length or chunked body, which is skipped).
+pub fn read_request(stream: &TcpStream) -> Option<Request> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
@@ -165,5 +168,6 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
     Some(Request {
         method: words.next()?.to_string(),
         path: words.next()?.to_string(),
+        head,
     })
 }

@@ -3,8 +3,8 @@
 //! redirects, messages that echo the API key), and the core bounds, refuses per record, and
 //! keeps the key at its origin.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,26 +14,13 @@ use upn_core::domain::outbox::ItemState;
 use upn_core::upn::wire::ConsignmentFeed;
 use upn_core::upn::{ApiKey, UpnConfig, UpnError};
 use upn_core::{Driver, DriverConfig, Error};
+use upn_e2e::serve::{read_request, Request};
 use upn_e2e::signature;
 use upn_sim::wire::WireConsignment;
 
 const KEY: &str = "hostile-test-key-7f3a";
 
 /// One request as the hostile server read it.
-#[derive(Debug, Clone)]
-struct Request {
-    method: String,
-    path: String,
-    /// Request line and headers, verbatim.
-    head: String,
-}
-
-impl Request {
-    fn is(&self, method: &str, path_part: &str) -> bool {
-        self.method == method && self.path.contains(path_part)
-    }
-}
-
 type Handler = dyn Fn(&Request) -> String + Send + Sync;
 
 /// A loopback HTTP/1.1 server that records every request and answers with whatever raw
@@ -77,55 +64,6 @@ impl Hostile {
             .filter(|r| r.is(method, path_part))
             .count()
     }
-}
-
-fn read_request(stream: &TcpStream) -> Option<Request> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    let mut content_length = 0usize;
-    let mut chunked = false;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            content_length = v.trim().parse().unwrap_or(0);
-        }
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    if chunked {
-        // Read chunks until the last one.
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size).ok()?;
-            let n = usize::from_str_radix(size.trim(), 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            if n == 0 {
-                break;
-            }
-        }
-    } else {
-        let mut body = vec![0; content_length];
-        reader.read_exact(&mut body).ok()?;
-    }
-    let mut words = head.split_whitespace();
-    Some(Request {
-        method: words.next()?.to_string(),
-        path: words.next()?.to_string(),
-        head,
-    })
 }
 
 /// A raw HTTP response with a JSON body.
