@@ -111,15 +111,15 @@ pub enum SimFeature {
 pub struct DriverArgs {
     /// The driver's data folder (database and captured files); created if missing, and
     /// refused (exit 2) if it is a file.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "UPN_DB")]
     pub db: PathBuf,
     /// UPN base URL: https://..., or http:// only to this device (127.0.0.1, ::1, localhost),
     /// e.g. http://127.0.0.1:8080 for the simulator. Redirects and proxies are never used.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "UPN_ENDPOINT")]
     pub endpoint: String,
     /// Depot code (1 to 16 letters or digits). The API key comes from UPN_API_KEY, so it stays
     /// out of shell history.
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", env = "UPN_DEPOT")]
     pub depot: String,
     /// When the app or another upn-driver owns the data folder, wait this long for it before
     /// giving up (exit 1).

@@ -60,3 +60,24 @@ fn diagnose_bundle_receipt_and_verify_work_from_the_command_line() {
     let unknown = run(&sim, data.path(), &["diagnose", "NOPE0000000"]);
     assert_ne!(unknown.status.code(), Some(0));
 }
+
+#[test]
+fn the_data_folder_endpoint_and_depot_also_come_from_the_environment() {
+    let sim = sim(32, 1);
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(common::BIN)
+        .args(["sync"])
+        .env("UPN_DB", data.path())
+        .env("UPN_ENDPOINT", sim.endpoint())
+        .env("UPN_DEPOT", sim.depot())
+        .env("UPN_API_KEY", sim.api_key())
+        .output()
+        .expect("run upn-driver");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(data.path().join(upn_core::store::DB_FILE_NAME).exists());
+}
