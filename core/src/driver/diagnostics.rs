@@ -10,7 +10,7 @@ use crate::domain::diagnostics::{
     LastFailure, TrackingFacts,
 };
 use crate::domain::invoice::InvoiceMatch;
-use crate::domain::outbox::{CaptureKind, ItemState, OutboxItem};
+use crate::domain::outbox::{CaptureKind, OutboxItem};
 use crate::domain::{Consignment, Stage};
 use crate::error::{Error, Result};
 use crate::store::captures::Capture;
@@ -146,7 +146,7 @@ fn consignment_facts(c: &Consignment, captures: Vec<Capture>) -> ConsignmentFact
     let mut pod = None;
     let mut photos = Vec::new();
     for capture in captures {
-        if matches!(capture.state, ItemState::Replaced | ItemState::Discarded) {
+        if !capture.state.is_live() {
             continue;
         }
         let facts = CaptureFacts {

@@ -329,10 +329,7 @@ impl Driver {
                 })?;
         let cancelled = consignment.cancelled.is_some();
         let captures = self.shared.store()?.captures_of(barcode)?;
-        let pod = captures
-            .iter()
-            .find(|c| !c.kind.is_photo() && c.state.is_live())
-            .cloned();
+        let pod = Capture::live_pod(&captures).cloned();
         let photos = captures
             .into_iter()
             .filter(|c| c.kind.is_photo() && c.state.is_live())

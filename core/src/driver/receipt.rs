@@ -159,10 +159,7 @@ impl Driver {
 }
 
 fn live_pod<'a>(barcode: &str, captures: &'a [Capture]) -> Result<&'a Capture> {
-    captures
-        .iter()
-        .find(|c| !c.kind.is_photo() && c.state.is_live())
-        .ok_or_else(|| no_pod(barcode))
+    Capture::live_pod(captures).ok_or_else(|| no_pod(barcode))
 }
 
 fn no_pod(barcode: &str) -> Error {

@@ -64,6 +64,13 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// The live POD (not replaced or discarded) among a consignment's captures.
+    pub fn live_pod(captures: &[Capture]) -> Option<&Capture> {
+        captures
+            .iter()
+            .find(|c| !c.kind.is_photo() && c.state.is_live())
+    }
+
     /// What this POD attests, with `captures` its consignment's captures: the photos covered
     /// are the live ones, in capture order (the set a POD's `image_count` counts).
     pub fn pod_content(&self, captures: &[Capture]) -> PodContent {
