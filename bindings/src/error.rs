@@ -42,6 +42,10 @@ pub enum CoreError {
     /// The capture is being sent to UPN right now: retry, discard or re-sign it in a moment.
     #[error("capture {id} is being sent right now; try again in a moment")]
     InFlight { id: String },
+    /// Another writer held the device's database too long: nothing of this call was stored.
+    /// Try again in a moment (background work is retried by the core itself).
+    #[error("the database is busy; try again in a moment")]
+    Busy,
     /// The device storage failed; `disk_full` asks the user to free space.
     #[error("storage failed: {reason}")]
     Storage { disk_full: bool, reason: String },
@@ -93,6 +97,7 @@ impl From<upn_core::Error> for CoreError {
             ) => CoreError::NotEnabled { reason },
             E::Upn(u) if u.is_recoverable() => CoreError::Offline { reason },
             E::Upn(_) => CoreError::UpnRefused { reason },
+            E::Busy => CoreError::Busy,
             E::Storage { disk_full, .. } => CoreError::Storage { disk_full, reason },
             E::Io { ref source, .. } => CoreError::Storage {
                 disk_full: upn_core::error::is_disk_full(source),
@@ -154,6 +159,7 @@ mod tests {
                 "Offline",
             ),
             (E::Upn(UpnError::TooLarge), "UpnRefused"),
+            (E::Busy, "Busy"),
             (
                 E::Storage {
                     reason: "disk".into(),

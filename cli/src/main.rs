@@ -57,7 +57,7 @@ impl From<upn_core::Error> for CliError {
             | Error::AlreadyDelivered { .. }
             | Error::AlreadySigned { .. } => exit::BAD_INPUT,
             Error::Upn(u) if u.is_recoverable() => exit::QUEUED_OR_UNREACHABLE,
-            Error::InFlight { .. } => exit::QUEUED_OR_UNREACHABLE,
+            Error::InFlight { .. } | Error::Busy => exit::QUEUED_OR_UNREACHABLE,
             _ => exit::FAILED,
         };
         Self {

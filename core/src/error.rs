@@ -51,6 +51,12 @@ pub enum Error {
     #[error("the data folder {data_dir} holds {files} capture file(s) in blobs/ but its database has no captures (lost, emptied or replaced?); nothing was changed: restore the database from a backup, or move blobs/ aside to start afresh")]
     NeedsRecovery { data_dir: String, files: u32 },
 
+    /// Another writer held the database longer than the store's busy wait
+    /// (`DriverConfig::store_busy_wait`). The transaction that met it rolled back; try again
+    /// shortly (work the core does in the background, it retries itself).
+    #[error("the database is busy (another writer held it longer than the store waits); what was not stored yet was not stored: try again in a moment")]
+    Busy,
+
     #[error("storage failed{}: {reason}", if *disk_full { " (the device is out of space)" } else { "" })]
     Storage { reason: String, disk_full: bool },
 
@@ -82,6 +88,11 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
+        if let Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =
+            e.sqlite_error_code()
+        {
+            return Error::Busy;
+        }
         let disk_full = matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DiskFull));
         Error::Storage {
             reason: e.to_string(),

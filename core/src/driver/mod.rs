@@ -70,6 +70,9 @@ pub struct DriverConfig {
     pub media: MediaLimits,
     /// Thresholds of the troubleshooting checks (geofence, clock skew, staleness).
     pub diagnostics: DiagnosticLimits,
+    /// How long a database statement waits for another writer before the call fails with
+    /// `Error::Busy` (default 10 s; within `store::BUSY_WAIT_RANGE`).
+    pub store_busy_wait: Duration,
 }
 
 impl DriverConfig {
@@ -80,6 +83,7 @@ impl DriverConfig {
             intervals: Intervals::default(),
             media: MediaLimits::default(),
             diagnostics: DiagnosticLimits::default(),
+            store_busy_wait: crate::store::BUSY_TIMEOUT,
         }
     }
 }
@@ -200,6 +204,23 @@ impl Shared {
     }
 }
 
+fn check_busy_wait(wait: Duration) -> Result<()> {
+    let range = crate::store::BUSY_WAIT_RANGE;
+    if range.contains(&wait) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "config.store_busy_wait",
+        format!(
+            "{} ms is out of range; give {}..={} ms (the default is {} ms)",
+            wait.as_millis(),
+            range.start().as_millis(),
+            range.end().as_millis(),
+            crate::store::BUSY_TIMEOUT.as_millis()
+        ),
+    ))
+}
+
 /// The data folder may be missing (it is created) but must not be something else.
 fn check_data_dir(dir: &std::path::Path) -> Result<()> {
     if dir.as_os_str().is_empty() {
@@ -249,6 +270,7 @@ impl Driver {
     pub fn open_with(config: DriverConfig, clock: Arc<dyn Clock>, seams: Seams) -> Result<Self> {
         // Bad configuration is bad input, refused before anything is created or sent.
         check_data_dir(&config.data_dir)?;
+        check_busy_wait(config.store_busy_wait)?;
         let api = match seams.api {
             None => Api::Http(Box::new(HttpUpn::new(config.upn.clone())?)),
             Some(api) => {
@@ -258,7 +280,12 @@ impl Driver {
         };
         let ids = seams.ids.unwrap_or_else(|| Arc::new(RandomIds));
         // The folder is owned (locked) for the life of `Shared`, before anything reads it.
-        let DataDir { lock, store, blobs } = DataDir::open(&config.data_dir)?;
+        let DataDir {
+            lock,
+            mut store,
+            blobs,
+        } = DataDir::open(&config.data_dir)?;
+        store.set_busy_wait(config.store_busy_wait)?;
         crate::logbook::attach(&config.data_dir, config.upn.api_key.expose());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

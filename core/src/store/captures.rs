@@ -279,6 +279,7 @@ impl Store {
             _ => live_pod_in(&tx, &c.barcode)?.map(|p| p.state),
         };
         let state = initial_state(c.kind, pod);
+        Store::in_tx();
         let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM captures", [], |r| {
             r.get(0)
         })?;
@@ -415,6 +416,7 @@ impl Store {
         let Outcome::Applied(capture) = step(&tx, id, &Event::Acknowledged, at)? else {
             return Ok(None);
         };
+        Store::in_tx();
         tx.execute(
             "UPDATE captures SET sent_at = ?2, upn_reference = ?3 WHERE id = ?1",
             params![id, format_time(at), upn_reference],
@@ -433,6 +435,7 @@ impl Store {
                 ) {
                     released.push(photo.id);
                 }
+                Store::in_tx();
             }
         }
         tx.commit()?;
@@ -470,6 +473,7 @@ impl Store {
             if matches!(retry_in(&tx, &c.id, now)?, Outcome::Applied(_)) {
                 retried.push(c.id);
             }
+            Store::in_tx();
         }
         tx.commit()?;
         Ok(retried)

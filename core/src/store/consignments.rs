@@ -63,6 +63,7 @@ impl Store {
             }
             upsert_consignment(&tx, c, received_at)?;
             super::tracking::recompute_stages(&tx, &c.barcode)?;
+            Store::in_tx();
         }
         for (barcode, cancellation) in &changes.cancellations {
             let n = tx.execute(
@@ -76,6 +77,7 @@ impl Store {
             }
         }
         set_sync_state(&tx, keys::IMPORT_CURSOR, &changes.cursor)?;
+        Store::in_tx();
         set_sync_time(&tx, keys::IMPORT_LAST_SUCCESS, changes.received_at)?;
         let offset_ms = (changes.received_at - changes.server_time).num_milliseconds();
         set_sync_state(&tx, keys::CLOCK_OFFSET_MS, &offset_ms.to_string())?;

@@ -87,6 +87,8 @@ impl DataDir {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// How long a statement waits for another writer (see [`Store::set_busy_wait`]).
+    busy_wait: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -98,8 +100,17 @@ impl std::fmt::Debug for Store {
 /// The failpoint passed before every store operation (see [`Store::conn`]).
 pub const FAILPOINT_STORE_ACCESS: &str = "store.access";
 
-/// How long a statement waits for another writer before failing as busy.
-pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The failpoint passed between the statements of a multi-statement transaction: a crash
+/// there lands inside it (the transaction rolls back), where `store.access` is between two.
+pub const FAILPOINT_STORE_IN_TX: &str = "store.in_tx";
+
+/// How long a statement waits for another writer before failing as busy, unless the app
+/// configures another wait (`DriverConfig::store_busy_wait`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The busy waits an app may configure: long enough to ride out a commit of the core's own,
+/// short enough that a stuck writer surfaces as [`Error::Busy`] while someone still waits.
+pub const BUSY_WAIT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(60);
 
 /// Connection settings every open applies before anything else.
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
@@ -197,7 +208,20 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            busy_wait: BUSY_TIMEOUT,
         })
+    }
+
+    /// How long statements wait for another writer before failing with [`Error::Busy`]
+    /// (the caller range-checks it against [`BUSY_WAIT_RANGE`]).
+    pub fn set_busy_wait(&mut self, wait: Duration) -> Result<()> {
+        self.conn.busy_timeout(wait)?;
+        self.busy_wait = wait;
+        Ok(())
+    }
+
+    pub fn busy_wait(&self) -> Duration {
+        self.busy_wait
     }
 
     pub fn path(&self) -> &Path {
@@ -215,6 +239,11 @@ impl Store {
     pub(crate) fn conn_mut(&mut self) -> &mut Connection {
         crate::failpoint::hit(FAILPOINT_STORE_ACCESS);
         &mut self.conn
+    }
+
+    /// Marks a point between two statements of an open transaction ([`FAILPOINT_STORE_IN_TX`]).
+    pub(crate) fn in_tx() {
+        crate::failpoint::hit(FAILPOINT_STORE_IN_TX);
     }
 
     /// A value from the small key/value sync state (cursors, last sync times).

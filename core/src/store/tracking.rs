@@ -140,9 +140,10 @@ impl Store {
         busy: Duration,
         f: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
-        self.conn().busy_timeout(busy)?;
+        // Never longer than the store's own wait: a short configured wait stays short.
+        self.conn().busy_timeout(busy.min(self.busy_wait()))?;
         let out = f(self);
-        self.conn().busy_timeout(super::BUSY_TIMEOUT)?;
+        self.conn().busy_timeout(self.busy_wait())?;
         out
     }
 
@@ -165,6 +166,7 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?;
+        Store::in_tx();
         let id = match existing {
             Some(id) => id,
             None => insert_response(&tx, body, None, received_at)?,
@@ -249,6 +251,7 @@ impl Store {
             ..AppliedBatch::default()
         };
         let consignment_marks = insert_events(&tx, inbox_id, events, &mut out)?;
+        Store::in_tx();
         for (barcode, candidates) in &consignment_marks {
             match apply_candidates(&tx, barcode, &candidates.marks)? {
                 None => out.waiting_for_consignment += candidates.new_events,
@@ -257,6 +260,7 @@ impl Store {
             }
         }
         keep_malformed(&tx, inbox_id, &info.malformed)?;
+        Store::in_tx();
         let n = tx.execute(
             "UPDATE tracking_inbox SET state = 'processed', processed_at = ?2, batch_id = ?3,
                 event_count = ?4, applied_count = ?5, remaining = ?6, error = NULL,
@@ -291,6 +295,7 @@ impl Store {
              WHERE state = 'failed' AND (parser_version IS NULL OR parser_version <> ?1)",
             [version],
         )?;
+        Store::in_tx();
         let with_malformed = tx.execute(
             "UPDATE tracking_inbox SET state = 'pending', processed_at = NULL
              WHERE state = 'processed' AND id IN

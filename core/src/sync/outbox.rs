@@ -110,15 +110,17 @@ pub fn failure_of(error: &UpnError) -> SendFailure {
     }
 }
 
-/// A local problem preparing an upload: a full disk is retried later; a file that cannot be
-/// rendered, or is missing or damaged, needs a person.
+/// A local problem preparing an upload: a full disk or a busy database is retried later; a file
+/// that cannot be rendered, or is missing or damaged, needs a person.
 fn local_failure(e: &Error) -> SendFailure {
-    let disk_full = match e {
+    let passing = match e {
         Error::Io { source, .. } => crate::error::is_disk_full(source),
         Error::Storage { disk_full, .. } => *disk_full,
+        // Another writer held the database: as passing as a full disk, retried the same way.
+        Error::Busy => true,
         _ => false,
     };
-    if disk_full {
+    if passing {
         SendFailure {
             kind: FailureKind::Recoverable,
             retry_after: Some(std::time::Duration::from_secs(5 * 60)),

@@ -283,7 +283,11 @@ async fn commit_or_spill(
     raw: &RawTrackingResponse,
     clock: &dyn Clock,
 ) -> Result<i64> {
-    let mut backoff = COMMIT_FIRST_BACKOFF;
+    // A store told to wait only briefly for writers retries briefly too (no `?`: the body is
+    // held and must reach the inbox or a spill file whatever happens).
+    let mut backoff = lock(store).map_or(COMMIT_FIRST_BACKOFF, |s| {
+        COMMIT_FIRST_BACKOFF.min(s.busy_wait())
+    });
     let mut attempt = 1;
     let failure = loop {
         failpoint::hit(FAILPOINT_BEFORE_INBOX_COMMIT);
