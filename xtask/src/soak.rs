@@ -119,12 +119,19 @@ pub fn soak(o: &Options) -> Result<String> {
         .filter_map(|(k, v)| k.strip_prefix("fault:").map(|k| (k, *v)))
         .collect();
     let line = format!(
-        "soak: {} seeds, {} steps, {} crashes, {} reopens, {} disk-full, {} clock jumps ({} backwards), {} connectivity flaps, {} UPN faults {:?}, {} violations, {:.1}s",
+        "soak: {} seeds, {} steps, {} crashes ({} inside a transaction), {} reopens, {} disk-full, {} database-busy (lock taken in {}, {} busy errors), {} inbox disk-full ({} spilled, {} whole folder), {} clock jumps ({} backwards), {} connectivity flaps, {} UPN faults {:?}, {} violations, {:.1}s",
         get("seeds"),
         get("steps"),
         get("crashes"),
+        get("crashes_in_tx"),
         get("reopens"),
         get("disk_full"),
+        get("busy"),
+        get("busy_held"),
+        get("busy_errors"),
+        get("inbox_full"),
+        get("inbox_spilled"),
+        get("inbox_full_everywhere"),
         get("clock_jumps"),
         get("clock_back"),
         get("flaps"),

@@ -28,6 +28,7 @@ pub fn all(day: &Day, settled: bool) -> Result<(), String> {
     }
     let db = open_db(day.data_dir())?;
     durable(day, &captures)?;
+    told(day, &captures)?;
     blobs(day.data_dir(), &captures)?;
     at_upn(day, &captures, settled)?;
     badges(day, &captures)?;
@@ -62,6 +63,28 @@ fn durable(day: &Day, captures: &[Capture]) -> Result<(), String> {
                 "capture {} is stored with other bytes or kind",
                 m.id
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Every stored capture is one whose call returned success, or one asked for in a step a
+/// crash cut short (the app never heard back): a call that failed (busy, disk full) stored
+/// nothing, so the app's retry makes no second capture.
+fn told(day: &Day, captures: &[Capture]) -> Result<(), String> {
+    let succeeded: HashSet<&str> = day.model.captured.iter().map(|c| c.id.as_str()).collect();
+    for c in captures {
+        if succeeded.contains(c.id.as_str()) {
+            continue;
+        }
+        match day.ids.step_of(&c.id) {
+            Some(step) if day.model.crashed_steps.contains(&step) => {}
+            step => {
+                return Err(format!(
+                    "capture {} ({:?}) is stored though its call at step {step:?} failed",
+                    c.id, c.state
+                ))
+            }
         }
     }
     Ok(())

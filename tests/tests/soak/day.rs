@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::Duration;
 
@@ -13,16 +13,22 @@ use upn_core::clock::{Clock, ManualClock};
 use upn_core::digest::sha256_hex;
 use upn_core::domain::outbox::CaptureKind;
 use upn_core::driver::{IdSource, Seams};
-use upn_core::store::FAILPOINT_STORE_ACCESS;
+use upn_core::failpoint::{inject_io_fault, HookGuard};
+use upn_core::store::tracking::FAULT_INBOX_DISK_FULL;
+use upn_core::store::{DB_FILE_NAME, FAILPOINT_STORE_ACCESS, FAILPOINT_STORE_IN_TX};
+use upn_core::sync::tracking::{FAILPOINT_BEFORE_INBOX_COMMIT, FAULT_LOW_SPACE};
 use upn_core::upn::{ApiKey, DynUpnApi, UpnConfig};
 use upn_core::{Driver, DriverConfig, Error};
 use upn_sim::rng::SplitMix64;
 
-use crate::plan::{Step, FAULT_MIXES, STAGES};
+use crate::plan::{InboxFull, Step, FAULT_MIXES, STAGES};
 use crate::upn::{InProcessUpn, DEPOT, KEY};
 
 /// Consignments in a day.
 pub const STOPS: usize = 12;
+
+/// How long the core waits for another writer (SQLite's busy wait is wall time: kept tiny).
+const STORE_BUSY_WAIT: Duration = Duration::from_millis(5);
 
 /// The panic payload of a simulated crash (silenced by the panic hook).
 struct SimCrash;
@@ -46,13 +52,30 @@ pub struct Model {
     pub crashed_steps: HashSet<usize>,
 }
 
-/// Seeded capture ids: the same day gives the same keys, and they never repeat.
-struct SeededIds(Mutex<SplitMix64>);
+/// Seeded capture ids: the same day gives the same keys, and they never repeat. Each id is
+/// noted with the step it was handed out in, so a stored capture whose call failed is seen.
+pub struct SeededIds {
+    rng: Mutex<SplitMix64>,
+    step: AtomicUsize,
+    handed_out: Mutex<HashMap<String, usize>>,
+}
+
+impl SeededIds {
+    /// The step capture id `id` was handed out in, if the core asked for it.
+    pub fn step_of(&self, id: &str) -> Option<usize> {
+        let handed = self.handed_out.lock().unwrap_or_else(|p| p.into_inner());
+        handed.get(id).copied()
+    }
+}
 
 impl IdSource for SeededIds {
     fn next_id(&self) -> u128 {
-        let mut rng = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+        let mut handed = self.handed_out.lock().unwrap_or_else(|p| p.into_inner());
+        // The core writes ids as 32 lowercase hex digits.
+        handed.insert(format!("{id:032x}"), self.step.load(Ordering::SeqCst));
+        id
     }
 }
 
@@ -61,7 +84,19 @@ pub struct Counts {
     pub steps: u64,
     pub crashes: u64,
     pub reopens: u64,
+    /// Crashes that landed between two statements of one transaction.
+    pub crashes_in_tx: u64,
     pub disk_full: u64,
+    /// Steps run while another writer held the database (`busy_held`: it took the lock
+    /// before the step ended; `busy_errors`: calls that ended in `Error::Busy`).
+    pub busy: u64,
+    pub busy_held: u64,
+    pub busy_errors: u64,
+    /// Tracking pulls whose inbox commit hit a full disk (`inbox_spilled`: often enough that
+    /// the body went to a spill file; `inbox_full_everywhere`: the whole folder was full).
+    pub inbox_full: u64,
+    pub inbox_spilled: u64,
+    pub inbox_full_everywhere: u64,
     pub clock_jumps: u64,
     pub clock_back: u64,
     pub flaps: u64,
@@ -75,7 +110,7 @@ pub struct Day {
     pub clock: Arc<ManualClock>,
     pub upn: Arc<InProcessUpn>,
     pub driver: Option<Driver>,
-    ids: Arc<SeededIds>,
+    pub ids: Arc<SeededIds>,
     pub barcodes: Vec<String>,
     /// Consignments a capture was attempted on (the only ones that can have captures).
     pub touched: std::collections::BTreeSet<String>,
@@ -83,6 +118,8 @@ pub struct Day {
     pub counts: Counts,
     /// Set while a step injects a local fault: storage errors are then expected.
     pub expect_storage_error: bool,
+    /// Calls that ended in `Error::Busy` (moved into `counts` after each busy step).
+    busy_errors: std::cell::Cell<u64>,
 }
 
 /// A day starts at 07:00 UTC on a fixed date, so replays are exact.
@@ -128,9 +165,11 @@ impl Day {
             clock.clone(),
             start().date_naive(),
         ));
-        let ids = Arc::new(SeededIds(Mutex::new(SplitMix64::for_stream(
-            seed, "soak/ids",
-        ))));
+        let ids = Arc::new(SeededIds {
+            rng: Mutex::new(SplitMix64::for_stream(seed, "soak/ids")),
+            step: AtomicUsize::new(0),
+            handed_out: Mutex::default(),
+        });
         let barcodes = upn.barcodes();
         let mut day = Self {
             seed,
@@ -144,6 +183,7 @@ impl Day {
             model: Model::default(),
             counts: Counts::default(),
             expect_storage_error: false,
+            busy_errors: Default::default(),
         };
         day.open()?;
         Ok(day)
@@ -163,12 +203,10 @@ impl Day {
             api: Some(self.upn.clone() as Arc<dyn DynUpnApi>),
             ids: Some(self.ids.clone() as Arc<dyn IdSource>),
         };
-        let driver = Driver::open_with(
-            DriverConfig::new(self.dir.path(), upn),
-            self.clock.clone(),
-            seams,
-        )
-        .map_err(|e| format!("the core could not be opened again: {e}"))?;
+        let mut config = DriverConfig::new(self.dir.path(), upn);
+        config.store_busy_wait = STORE_BUSY_WAIT;
+        let driver = Driver::open_with(config, self.clock.clone(), seams)
+            .map_err(|e| format!("the core could not be opened again: {e}"))?;
         self.driver = Some(driver);
         Ok(())
     }
@@ -199,34 +237,159 @@ impl Day {
     /// Runs one step; `Err` is an invariant broken by the step itself (an unexpected error).
     pub fn run(&mut self, i: usize, step: &Step) -> Result<(), String> {
         self.upn.set_step(i);
+        self.ids.step.store(i, Ordering::SeqCst);
         self.counts.steps += 1;
+        self.exec(i, step)
+    }
+
+    /// A step with the crash or local fault it arms.
+    fn exec(&mut self, i: usize, step: &Step) -> Result<(), String> {
         match step {
             Step::Crash(crash, inner) => self.crash(i, crash.at, inner),
             Step::DiskFull(inner) => {
                 self.counts.disk_full += 1;
-                let _full = upn_core::failpoint::inject_io_fault("blobs.disk_full");
-                self.expect_storage_error = true;
-                let result = self.work(i, inner);
-                self.expect_storage_error = false;
-                result
+                let _full = inject_io_fault("blobs.disk_full");
+                self.expecting_storage_errors(|day| day.exec(i, inner))
             }
+            Step::Busy(busy, inner) => self.busy(i, busy.at, inner),
+            Step::InboxFull(full) => self.inbox_full(i, *full),
             other => self.work(i, other),
         }
     }
 
-    /// The inner step with a crash at its `at`-th store operation (or, if it makes fewer,
-    /// right after it): the core is dropped mid-flight and opened again on the same files.
+    fn expecting_storage_errors(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let before = std::mem::replace(&mut self.expect_storage_error, true);
+        let result = f(self);
+        self.expect_storage_error = before;
+        result
+    }
+
+    /// The inner step while a second connection on the database file holds its write lock,
+    /// taken at the step's `at`-th store operation (0: before it) and let go when it ends.
+    /// With the core's few-millisecond busy wait its writes then fail as SQLITE_BUSY.
+    fn busy(&mut self, i: usize, at: u32, inner: &Step) -> Result<(), String> {
+        self.counts.busy += 1;
+        let db = self.data_dir().join(DB_FILE_NAME);
+        let holder: Arc<Mutex<Option<rusqlite::Connection>>> = Arc::default();
+        let refused: Arc<Mutex<Option<String>>> = Arc::default();
+        let take = {
+            let (holder, refused) = (holder.clone(), refused.clone());
+            move || {
+                let taken = rusqlite::Connection::open(&db).and_then(|c| {
+                    c.busy_timeout(Duration::ZERO)?;
+                    c.execute_batch("BEGIN IMMEDIATE")?;
+                    Ok(c)
+                });
+                match taken {
+                    Ok(c) => *holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(c),
+                    // Between two store operations the core holds no write transaction.
+                    Err(e) => {
+                        *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string())
+                    }
+                }
+            }
+        };
+        let seen = Arc::new(AtomicU32::new(0));
+        if at == 0 {
+            take();
+        }
+        let hook = upn_core::failpoint::on(FAILPOINT_STORE_ACCESS, move || {
+            if seen.fetch_add(1, Ordering::SeqCst) + 1 == at {
+                take();
+            }
+        });
+        let result = self.expecting_storage_errors(|day| day.work(i, inner));
+        drop(hook);
+        self.counts.busy_errors += self.busy_errors.replace(0);
+        if holder
+            .lock()
+            .map_err(|_| "holder poisoned")?
+            .take()
+            .is_some()
+        {
+            self.counts.busy_held += 1;
+        }
+        if let Some(e) = refused.lock().map_err(|_| "poisoned")?.take() {
+            return Err(format!(
+                "another writer could not take the lock between two store operations: {e}"
+            ));
+        }
+        result
+    }
+
+    /// A tracking pull whose inbox commit hits a full disk on its first `failures` attempts
+    /// (with `everywhere`, the whole data folder is full: spill files and the space check too).
+    fn inbox_full(&mut self, i: usize, full: InboxFull) -> Result<(), String> {
+        self.counts.inbox_full += 1;
+        // Declared before the hook that holds a clone, so it is dropped after it: the last
+        // owner of the fault's guard must not drop it inside the registry's lock.
+        let fault: Arc<Mutex<Option<HookGuard>>> =
+            Arc::new(Mutex::new(Some(inject_io_fault(FAULT_INBOX_DISK_FULL))));
+        let attempts = Arc::new(AtomicU32::new(0));
+        let lift = {
+            let (fault, attempts) = (fault.clone(), attempts.clone());
+            let failures = u32::from(full.failures);
+            upn_core::failpoint::on(FAILPOINT_BEFORE_INBOX_COMMIT, move || {
+                if attempts.fetch_add(1, Ordering::SeqCst) >= failures {
+                    fault.lock().unwrap_or_else(|p| p.into_inner()).take();
+                }
+            })
+        };
+        let _everywhere = full.everywhere.then(|| {
+            self.counts.inbox_full_everywhere += 1;
+            (
+                inject_io_fault("blobs.disk_full"),
+                inject_io_fault(FAULT_LOW_SPACE),
+            )
+        });
+        let spills_before = self.spill_files();
+        let result = self.expecting_storage_errors(|day| day.work(i, &Step::PullTracking));
+        drop(lift);
+        fault.lock().map_err(|_| "fault poisoned")?.take();
+        if self.spill_files() > spills_before {
+            self.counts.inbox_spilled += 1;
+        }
+        result
+    }
+
+    fn spill_files(&self) -> usize {
+        std::fs::read_dir(
+            self.data_dir()
+                .join(upn_core::sync::tracking::SPILL_DIR_NAME),
+        )
+        .map_or(0, |d| d.count())
+    }
+
+    /// The inner step with a crash at its `at`-th store point (between two store operations,
+    /// or inside a transaction; if it makes fewer, right after it): the core is dropped
+    /// mid-flight and opened again on the same files.
     fn crash(&mut self, i: usize, at: u32, inner: &Step) -> Result<(), String> {
         self.counts.crashes += 1;
         let seen = Arc::new(AtomicU32::new(0));
-        let counter = seen.clone();
-        let guard = upn_core::failpoint::on(FAILPOINT_STORE_ACCESS, move || {
-            if counter.fetch_add(1, Ordering::SeqCst) + 1 == at {
-                std::panic::panic_any(SimCrash);
-            }
-        });
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.work(i, inner)));
-        drop(guard);
+        let in_tx = Arc::new(AtomicBool::new(false));
+        let arm = |name: &str, inside: bool| {
+            let (seen, in_tx) = (seen.clone(), in_tx.clone());
+            upn_core::failpoint::on(name, move || {
+                if seen.fetch_add(1, Ordering::SeqCst) + 1 == at {
+                    in_tx.store(inside, Ordering::SeqCst);
+                    std::panic::panic_any(SimCrash);
+                }
+            })
+        };
+        let guards = (
+            arm(FAILPOINT_STORE_ACCESS, false),
+            arm(FAILPOINT_STORE_IN_TX, true),
+        );
+        let expecting = self.expect_storage_error;
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.exec(i, inner)));
+        drop(guards);
+        self.expect_storage_error = expecting;
+        if in_tx.load(Ordering::SeqCst) {
+            self.counts.crashes_in_tx += 1;
+        }
         self.model.crashed_steps.insert(i);
         match outcome {
             Ok(Err(e)) => return Err(e),
@@ -369,7 +532,9 @@ impl Day {
                 Ok(())
             }
             Step::Reopen => self.reopen(),
-            Step::DiskFull(inner) | Step::Crash(_, inner) => self.work(i, inner),
+            Step::DiskFull(_) | Step::Crash(..) | Step::Busy(..) | Step::InboxFull(_) => {
+                self.exec(i, step)
+            }
         }
     }
 
@@ -391,8 +556,14 @@ impl Day {
     fn call<T>(&self, result: upn_core::Result<T>) -> Result<(), String> {
         match result {
             Ok(_) => Ok(()),
-            Err(e @ (Error::Storage { .. } | Error::Io { .. })) if !self.expect_storage_error => {
+            Err(e @ (Error::Storage { .. } | Error::Io { .. } | Error::Busy))
+                if !self.expect_storage_error =>
+            {
                 Err(format!("unexpected storage error: {e}"))
+            }
+            Err(Error::Busy) => {
+                self.busy_errors.set(self.busy_errors.get() + 1);
+                Ok(())
             }
             Err(_) => Ok(()),
         }

@@ -103,8 +103,15 @@ impl Totals {
         let t = &mut self.counts;
         t.steps += c.steps;
         t.crashes += c.crashes;
+        t.crashes_in_tx += c.crashes_in_tx;
         t.reopens += c.reopens;
         t.disk_full += c.disk_full;
+        t.busy += c.busy;
+        t.busy_held += c.busy_held;
+        t.busy_errors += c.busy_errors;
+        t.inbox_full += c.inbox_full;
+        t.inbox_spilled += c.inbox_spilled;
+        t.inbox_full_everywhere += c.inbox_full_everywhere;
         t.clock_jumps += c.clock_jumps;
         t.clock_back += c.clock_back;
         t.flaps += c.flaps;
@@ -146,12 +153,19 @@ fn report(t: &Totals, started: Instant) -> String {
     let faults: u64 = c.upn_faults.values().sum();
     let per_kind: BTreeMap<_, _> = c.upn_faults.iter().collect();
     format!(
-        "soak: {} seeds, {} steps, {} crashes, {} reopens, {} disk-full, {} clock jumps ({} backwards), {} connectivity flaps, {} UPN faults {:?}, {} violations, {:.1}s",
+        "soak: {} seeds, {} steps, {} crashes ({} inside a transaction), {} reopens, {} disk-full, {} database-busy (lock taken in {}, {} busy errors), {} inbox disk-full ({} spilled, {} whole folder), {} clock jumps ({} backwards), {} connectivity flaps, {} UPN faults {:?}, {} violations, {:.1}s",
         t.seeds,
         c.steps,
         c.crashes,
+        c.crashes_in_tx,
         c.reopens,
         c.disk_full,
+        c.busy,
+        c.busy_held,
+        c.busy_errors,
+        c.inbox_full,
+        c.inbox_spilled,
+        c.inbox_full_everywhere,
         c.clock_jumps,
         c.clock_back,
         c.flaps,
@@ -166,9 +180,10 @@ fn report(t: &Totals, started: Instant) -> String {
 fn machine_line(t: &Totals) -> String {
     let c = &t.counts;
     let mut line = format!(
-        "soak-totals seeds={} steps={} crashes={} reopens={} disk_full={} clock_jumps={} clock_back={} flaps={} violations={}",
-        t.seeds, c.steps, c.crashes, c.reopens, c.disk_full, c.clock_jumps, c.clock_back, c.flaps,
-        t.failures.len()
+        "soak-totals seeds={} steps={} crashes={} crashes_in_tx={} reopens={} disk_full={} busy={} busy_held={} busy_errors={} inbox_full={} inbox_spilled={} inbox_full_everywhere={} clock_jumps={} clock_back={} flaps={} violations={}",
+        t.seeds, c.steps, c.crashes, c.crashes_in_tx, c.reopens, c.disk_full, c.busy,
+        c.busy_held, c.busy_errors, c.inbox_full, c.inbox_spilled, c.inbox_full_everywhere,
+        c.clock_jumps, c.clock_back, c.flaps, t.failures.len()
     );
     for (kind, n) in &c.upn_faults {
         line.push_str(&format!(" fault:{kind}={n}"));

@@ -5,11 +5,29 @@
 
 use upn_sim::rng::SplitMix64;
 
-/// A crash: the core is dropped at the `at`-th store operation of the step it arms (a point
-/// between two store statements), then reopened on the same files.
+/// A crash: the core is dropped at the `at`-th store point of the step it arms (between two
+/// store operations, or between two statements inside one transaction, which then rolls
+/// back), then reopened on the same files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Crash {
     pub at: u32,
+}
+
+/// Another writer (a second connection on the database file) takes the write lock at the
+/// `at`-th store operation of the step it arms (0: before the step), and holds it to the end
+/// of the step; the core waits only a few milliseconds for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy {
+    pub at: u32,
+}
+
+/// The tracking inbox commit hits a full disk on its first `failures` attempts (enough of
+/// them and the body goes to a spill file); with `everywhere` the whole data folder is full
+/// (spill files too, and the space check before a batch is asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxFull {
+    pub failures: u8,
+    pub everywhere: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +84,10 @@ pub enum Step {
     Reopen,
     /// The next capture or flush hits a full disk writing a capture file.
     DiskFull(Box<Step>),
+    /// The inner step runs while another writer holds the database.
+    Busy(Busy, Box<Step>),
+    /// A tracking pull whose inbox commit hits a full disk.
+    InboxFull(InboxFull),
     /// The inner step runs with a crash armed.
     Crash(Crash, Box<Step>),
 }
@@ -105,18 +127,46 @@ pub fn plan(seed: u64, steps: usize) -> Vec<Step> {
 fn step(rng: &mut SplitMix64) -> Step {
     let roll = rng.below(100);
     match roll {
-        0..=4 => Step::Crash(
-            Crash {
-                at: rng.range(1, 12) as u32,
-            },
-            Box::new(work(rng)),
-        ),
-        5..=6 => Step::DiskFull(Box::new(capture(rng))),
+        0..=4 => {
+            let at = rng.range(1, 12) as u32;
+            // Now and then the crash lands in a step that meets a local fault.
+            let inner = if rng.chance(0.25) {
+                fault(rng)
+            } else {
+                work(rng)
+            };
+            Step::Crash(Crash { at }, Box::new(inner))
+        }
+        5..=9 => fault(rng),
         _ => work(rng),
     }
 }
 
-/// Anything but a crash or a disk-full.
+/// A step meeting a local fault: a full disk, a busy database, a full inbox.
+fn fault(rng: &mut SplitMix64) -> Step {
+    match rng.below(5) {
+        0 => Step::DiskFull(Box::new(capture(rng))),
+        1 | 2 => {
+            let at = rng.below(6) as u32;
+            let inner = match rng.below(6) {
+                0 => Step::Import,
+                1 => Step::PullTracking,
+                2 => Step::Flush,
+                3 => Step::Discard {
+                    nth: rng.below(1000) as u32,
+                },
+                _ => capture(rng),
+            };
+            Step::Busy(Busy { at }, Box::new(inner))
+        }
+        _ => Step::InboxFull(InboxFull {
+            failures: rng.range(1, 6) as u8,
+            everywhere: rng.chance(0.2),
+        }),
+    }
+}
+
+/// Anything but a crash or a local fault.
 fn work(rng: &mut SplitMix64) -> Step {
     let stop = rng.below(1000) as u32;
     match rng.below(100) {
