@@ -21,7 +21,7 @@ use upn_core::upn::{ApiKey, DynUpnApi, UpnConfig};
 use upn_core::{Driver, DriverConfig, Error};
 use upn_sim::rng::SplitMix64;
 
-use crate::plan::{InboxFull, Step, FAULT_MIXES, STAGES};
+use crate::plan::{Crash, InboxFull, Step, FAULT_MIXES, STAGES};
 use crate::upn::{InProcessUpn, DEPOT, KEY};
 
 /// Consignments in a day.
@@ -245,7 +245,7 @@ impl Day {
     /// A step with the crash or local fault it arms.
     fn exec(&mut self, i: usize, step: &Step) -> Result<(), String> {
         match step {
-            Step::Crash(crash, inner) => self.crash(i, crash.at, inner),
+            Step::Crash(crash, inner) => self.crash(i, *crash, inner),
             Step::DiskFull(inner) => {
                 self.counts.disk_full += 1;
                 let _full = inject_io_fault("blobs.disk_full");
@@ -364,9 +364,11 @@ impl Day {
     }
 
     /// The inner step with a crash at its `at`-th store point (between two store operations,
-    /// or inside a transaction; if it makes fewer, right after it): the core is dropped
-    /// mid-flight and opened again on the same files.
-    fn crash(&mut self, i: usize, at: u32, inner: &Step) -> Result<(), String> {
+    /// or inside a transaction; with `inside`, only points inside transactions count; if it
+    /// makes fewer, right after it): the core is dropped mid-flight and opened again on the
+    /// same files.
+    fn crash(&mut self, i: usize, crash: Crash, inner: &Step) -> Result<(), String> {
+        let at = crash.at;
         self.counts.crashes += 1;
         let seen = Arc::new(AtomicU32::new(0));
         let in_tx = Arc::new(AtomicBool::new(false));
@@ -380,7 +382,7 @@ impl Day {
             })
         };
         let guards = (
-            arm(FAILPOINT_STORE_ACCESS, false),
+            (!crash.inside).then(|| arm(FAILPOINT_STORE_ACCESS, false)),
             arm(FAILPOINT_STORE_IN_TX, true),
         );
         let expecting = self.expect_storage_error;

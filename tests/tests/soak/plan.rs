@@ -11,6 +11,8 @@ use upn_sim::rng::SplitMix64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Crash {
     pub at: u32,
+    /// Count only the points inside transactions (they are few among all store points).
+    pub inside: bool,
 }
 
 /// Another writer (a second connection on the database file) takes the write lock at the
@@ -128,17 +130,36 @@ fn step(rng: &mut SplitMix64) -> Step {
     let roll = rng.below(100);
     match roll {
         0..=4 => {
-            let at = rng.range(1, 12) as u32;
-            // Now and then the crash lands in a step that meets a local fault.
-            let inner = if rng.chance(0.25) {
+            let inside = rng.chance(0.3);
+            let at = if inside {
+                rng.range(1, 3)
+            } else {
+                rng.range(1, 12)
+            } as u32;
+            // Now and then the crash lands in a step that meets a local fault; one inside a
+            // transaction, in a step that writes some.
+            let inner = if inside {
+                writer(rng)
+            } else if rng.chance(0.25) {
                 fault(rng)
             } else {
                 work(rng)
             };
-            Step::Crash(Crash { at }, Box::new(inner))
+            Step::Crash(Crash { at, inside }, Box::new(inner))
         }
         5..=9 => fault(rng),
         _ => work(rng),
+    }
+}
+
+/// A step whose store work has multi-statement transactions.
+fn writer(rng: &mut SplitMix64) -> Step {
+    match rng.below(5) {
+        0 => Step::Import,
+        1 => Step::PullTracking,
+        2 => Step::Flush,
+        3 => Step::RetryAll,
+        _ => capture(rng),
     }
 }
 
@@ -148,14 +169,12 @@ fn fault(rng: &mut SplitMix64) -> Step {
         0 => Step::DiskFull(Box::new(capture(rng))),
         1 | 2 => {
             let at = rng.below(6) as u32;
-            let inner = match rng.below(6) {
-                0 => Step::Import,
-                1 => Step::PullTracking,
-                2 => Step::Flush,
-                3 => Step::Discard {
+            let inner = if rng.chance(0.2) {
+                Step::Discard {
                     nth: rng.below(1000) as u32,
-                },
-                _ => capture(rng),
+                }
+            } else {
+                writer(rng)
             };
             Step::Busy(Busy { at }, Box::new(inner))
         }
