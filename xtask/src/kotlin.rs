@@ -1,5 +1,6 @@
-//! The Kotlin tests: the generated bindings, the JVM part of the Android facade and the JUnit 5
-//! tests in `bindings/tests/kotlin/`, compiled by kotlinc (cached by a hash of every source) and run on
+//! The Kotlin tests: the generated bindings, the Android library's Kotlin (the JVM facade, the
+//! Android-only glue against compile-only stubs, the test fixtures) and the JUnit 5 tests in
+//! `bindings/tests/kotlin/`, compiled by kotlinc (cached by a hash of every source) and run on
 //! the JVM by JUnit's console launcher, against `upn-driver sim` as a child process.
 
 use std::collections::BTreeMap;
@@ -50,16 +51,21 @@ impl Fnv {
     }
 }
 
-/// The Kotlin sources compiled for the tests: the generated bindings, the JVM-only part of the
-/// Android facade (the files directly in `android/src/main/kotlin/com/upn/driver/`; the
-/// Android-only classes live below it), and the tests in `bindings/tests/kotlin/`.
+/// The Kotlin sources compiled for the tests: the generated bindings, every Kotlin source of the
+/// Android library (`android/src/main/kotlin/`: the JVM facade and the Android-only glue, which
+/// compiles against the signature-only stubs in `android/stubs/` so a typo there fails here; it
+/// is compiled, never run), its test fixtures (`FakeDriverCore`), and the tests in
+/// `bindings/tests/kotlin/`.
 fn kotlin_sources(bindings: &Path) -> Result<Vec<PathBuf>> {
     let mut sources = kotlin_files(&bindings.join("kotlin"), true)?;
-    sources.extend(kotlin_files(
-        &root().join("android/src/main/kotlin/com/upn/driver"),
-        false,
-    )?);
-    sources.extend(kotlin_files(&root().join("bindings/tests/kotlin"), true)?);
+    for dir in [
+        "android/src/main/kotlin",
+        "android/src/testFixtures/kotlin",
+        "android/stubs",
+        "bindings/tests/kotlin",
+    ] {
+        sources.extend(kotlin_files(&root().join(dir), true)?);
+    }
     Ok(sources)
 }
 
