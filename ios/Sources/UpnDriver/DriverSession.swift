@@ -63,11 +63,15 @@ public final class DriverSession: @unchecked Sendable {
     }
 
     /// Report the network: the core syncs while it is online. Cheap; any thread.
-    public func setNetwork(_ status: NetworkStatus) {
+    public func setNetwork(_ status: NetworkStatus) { updateNetwork { $0 = status } }
+
+    // The lock is held across the change and the core call, so the core and `network` never
+    // disagree when two threads report at once.
+    private func updateNetwork(_ change: (inout NetworkStatus) -> Void) {
         networkLock.lock()
-        networkStatus = status
-        networkLock.unlock()
-        core.setOnline(online: status.online)
+        defer { networkLock.unlock() }
+        change(&networkStatus)
+        core.setOnline(online: networkStatus.online)
     }
 
     /// Changes as they happen, after a replay of the current state of every stop and outbox
@@ -84,7 +88,7 @@ public final class DriverSession: @unchecked Sendable {
     }
 
     /// Report connectivity alone; keeps the last reported `metered`.
-    public func setOnline(_ online: Bool) { setNetwork(NetworkStatus(online: online, metered: network.metered)) }
+    public func setOnline(_ online: Bool) { updateNetwork { $0.online = online } }
 
     public func stops() throws -> [StopRecord] { try core.stops() }
     public func consignment(_ barcode: String) throws -> ConsignmentRecord { try core.consignment(barcode: barcode) }

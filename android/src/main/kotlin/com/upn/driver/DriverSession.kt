@@ -112,14 +112,19 @@ class DriverSession(
      */
     val network: StateFlow<NetworkStatus> = networkState.asStateFlow()
 
+    // Held across the state change and the core call, so the core and [network] never disagree
+    // when two threads report at once.
+    private val networkLock = Any()
+
     /** Report the network: the core syncs while it is online. Cheap; any thread. */
-    fun setNetwork(status: NetworkStatus) {
-        networkState.value = status
-        core.setOnline(status.online)
-    }
+    fun setNetwork(status: NetworkStatus) =
+        synchronized(networkLock) {
+            networkState.value = status
+            core.setOnline(status.online)
+        }
 
     /** Report connectivity alone; keeps the last reported [NetworkStatus.metered]. */
-    fun setOnline(online: Boolean) = setNetwork(networkState.value.copy(online = online))
+    fun setOnline(online: Boolean) = synchronized(networkLock) { setNetwork(networkState.value.copy(online = online)) }
 
     suspend fun stops(): List<StopRecord> = withContext(io) { core.stops() }
 
