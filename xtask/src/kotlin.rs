@@ -1,13 +1,14 @@
-//! The Kotlin tests: the generated bindings, the JVM part of the Android facade and the tests
-//! in `bindings/tests/kotlin/`, compiled by kotlinc (cached by a hash of every source) and run on
-//! the JVM against `upn-driver sim` as a child process.
+//! The Kotlin tests: the generated bindings, the Android library's Kotlin (the JVM facade, the
+//! Android-only glue against compile-only stubs, the test fixtures) and the JUnit 5 tests in
+//! `bindings/tests/kotlin/`, compiled by kotlinc (cached by a hash of every source) and run on
+//! the JVM by JUnit's console launcher, against `upn-driver sim` as a child process.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::run::{plain_counts, run, Counts};
+use crate::run::{run, Counts};
 use crate::tools::{kotlin_tools, KotlinTools, KOTLIN_VERSION};
 use crate::{debug_dir, path_str, root, target_dir, Result};
 
@@ -50,16 +51,21 @@ impl Fnv {
     }
 }
 
-/// The Kotlin sources compiled for the tests: the generated bindings, the JVM-only part of the
-/// Android facade (the files directly in `android/src/main/kotlin/com/upn/driver/`; the
-/// Android-only classes live below it), and the tests in `bindings/tests/kotlin/`.
+/// The Kotlin sources compiled for the tests: the generated bindings, every Kotlin source of the
+/// Android library (`android/src/main/kotlin/`: the JVM facade and the Android-only glue, which
+/// compiles against the signature-only stubs in `android/stubs/` so a typo there fails here; it
+/// is compiled, never run), its test fixtures (`FakeDriverCore`), and the tests in
+/// `bindings/tests/kotlin/`.
 fn kotlin_sources(bindings: &Path) -> Result<Vec<PathBuf>> {
     let mut sources = kotlin_files(&bindings.join("kotlin"), true)?;
-    sources.extend(kotlin_files(
-        &root().join("android/src/main/kotlin/com/upn/driver"),
-        false,
-    )?);
-    sources.extend(kotlin_files(&root().join("bindings/tests/kotlin"), true)?);
+    for dir in [
+        "android/src/main/kotlin",
+        "android/src/testFixtures/kotlin",
+        "android/stubs",
+        "bindings/tests/kotlin",
+    ] {
+        sources.extend(kotlin_files(&root().join(dir), true)?);
+    }
     Ok(sources)
 }
 
@@ -113,16 +119,36 @@ fn compiled_jar(tools: &KotlinTools, sources: &[PathBuf], classpath: &str) -> Re
     Ok(jar)
 }
 
+/// The count `[  N <label>  ]` in the summary box JUnit's console launcher prints last.
+fn junit_count(lines: &[String], label: &str) -> Option<u64> {
+    lines.iter().rev().find_map(|line| {
+        let inner = line.trim().strip_prefix('[')?.strip_suffix(']')?.trim();
+        inner.strip_suffix(label)?.trim().parse().ok()
+    })
+}
+
+/// The launcher's summary as counts: aborted tests (a failed assumption) count as failed.
+fn junit_counts(lines: &[String]) -> Option<Counts> {
+    let passed = junit_count(lines, "tests successful")?;
+    let failed = junit_count(lines, "tests failed")?;
+    let aborted = junit_count(lines, "tests aborted").unwrap_or(0);
+    Some(Counts {
+        passed,
+        failed: failed + aborted,
+    })
+}
+
 /// Compiles (or reuses) the Kotlin tests and runs them on the JVM against the library and the
-/// CLI the test build made. The runner prints `N passed, N failed`; those are the counts.
+/// CLI the test build made, with JUnit's console launcher; its summary gives the counts.
 pub fn run_tests(bindings: &Path) -> Result<Counts> {
     let started = Instant::now();
     let tools = kotlin_tools()?;
-    let jars = [
+    let mut jars = vec![
         tools.lib.join("kotlinx-coroutines-core-jvm.jar"),
         tools.lib.join("kotlin-test.jar"),
         tools.jna.clone(),
     ];
+    jars.extend(tools.junit_api.iter().cloned());
     let classpath = std::env::join_paths(&jars)
         .map_err(|e| format!("bad classpath: {e}"))?
         .to_string_lossy()
@@ -133,9 +159,13 @@ pub fn run_tests(bindings: &Path) -> Result<Counts> {
     let compile_time = compile_started.elapsed();
 
     let run_classpath = std::env::join_paths(
-        [jar.clone(), tools.lib.join("kotlin-stdlib.jar")]
-            .iter()
-            .chain(jars.iter()),
+        [
+            jar.clone(),
+            tools.lib.join("kotlin-stdlib.jar"),
+            tools.junit_console.clone(),
+        ]
+        .iter()
+        .chain(jars.iter()),
     )
     .map_err(|e| format!("bad classpath: {e}"))?
     .to_string_lossy()
@@ -162,7 +192,14 @@ pub fn run_tests(bindings: &Path) -> Result<Counts> {
         format!("-Djna.library.path={}", path_str(&debug)),
         "-cp".to_string(),
         run_classpath,
-        "com.upn.driver.tests.MainKt".to_string(),
+        "org.junit.platform.console.ConsoleLauncher".to_string(),
+        "--disable-banner".to_string(),
+        "--disable-ansi-colors".to_string(),
+        "--details=tree".to_string(),
+        "--fail-if-no-tests".to_string(),
+        // The test jar itself: a package selector finds nothing in a jar without directory
+        // entries (kotlinc writes none); the class-name filter (`*Tests`) leaves the stubs out.
+        format!("--scan-classpath={}", path_str(&jar)),
     ];
     eprintln!("$ java {}", args.join(" "));
     let run_started = Instant::now();
@@ -201,13 +238,50 @@ pub fn run_tests(bindings: &Path) -> Result<Counts> {
         run_started.elapsed(),
         started.elapsed()
     );
-    match plain_counts(&lines) {
+    match junit_counts(&lines) {
         Some(counts) => Ok(counts),
-        None if status.success() => {
-            Err("the Kotlin tests printed no `N passed, N failed` line".into())
-        }
+        None if status.success() => Err(
+            "JUnit's console launcher printed no `tests successful` / `tests failed` summary"
+                .into(),
+        ),
         None => Err(format!(
             "the Kotlin tests failed ({status}) before reporting"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn the_console_launchers_summary_is_counted() {
+        let summary = lines(
+            "Test run finished after 5123 ms\n\
+             [         3 containers found      ]\n\
+             [        19 tests found           ]\n\
+             [         1 tests skipped         ]\n\
+             [        17 tests successful      ]\n\
+             [         1 tests failed          ]\n\
+             [         1 tests aborted         ]\n",
+        );
+        assert_eq!(
+            junit_counts(&summary),
+            Some(Counts {
+                passed: 17,
+                failed: 2
+            })
+        );
+    }
+
+    #[test]
+    fn no_summary_is_no_counts() {
+        assert_eq!(junit_counts(&lines("kotlin tests: setup failed\n")), None);
+        // Half a summary (no failed count) is no summary.
+        assert_eq!(junit_counts(&lines("[ 3 tests successful ]\n")), None);
     }
 }

@@ -180,18 +180,6 @@ pub fn libtest_counts(lines: &[String]) -> Counts {
     counts
 }
 
-/// A plain closing line `N passed, N failed` (the Kotlin runner prints one).
-pub fn plain_counts(lines: &[String]) -> Option<Counts> {
-    lines.iter().rev().find_map(|line| {
-        let (passed, failed) = line.trim().split_once(" passed, ")?;
-        let failed = failed.strip_suffix(" failed")?;
-        Some(Counts {
-            passed: passed.trim().parse().ok()?,
-            failed: failed.trim().parse().ok()?,
-        })
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,17 +226,5 @@ mod tests {
                 failed: 2
             }
         );
-    }
-
-    #[test]
-    fn a_plain_closing_line_is_counted() {
-        assert_eq!(
-            plain_counts(&lines("PASS x\n15 passed, 0 failed\n")),
-            Some(Counts {
-                passed: 15,
-                failed: 0
-            })
-        );
-        assert_eq!(plain_counts(&lines("nothing here")), None);
     }
 }

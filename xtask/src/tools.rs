@@ -104,8 +104,9 @@ const ANDROID_STAND_IN_PACKAGES: &[&str] = &[
 ];
 
 /// What the Kotlin tests need from Debian. libjna-jni (the native part) is a Depends of
-/// libjna-java; named anyway, to be explicit.
-const KOTLIN_PACKAGES: &[&str] = &["libjna-java", "libjna-jni"];
+/// libjna-java; named anyway, to be explicit. junit5 brings JUnit Jupiter and the console
+/// launcher (its jars and their Depends: opentest4j, apiguardian, picocli).
+const KOTLIN_PACKAGES: &[&str] = &["libjna-java", "libjna-jni", "junit5"];
 
 fn has_ndk_compiler() -> bool {
     std::env::var_os("CC_aarch64_linux_android").is_some()
@@ -151,15 +152,27 @@ pub fn android_c_env() -> Result<Vec<(&'static str, String)>> {
     ])
 }
 
-/// What running Kotlin needs: a JDK, kotlinc (with its coroutines and kotlin-test jars), JNA.
+/// What running Kotlin needs: a JDK, kotlinc (with its coroutines and kotlin-test jars), JNA,
+/// and JUnit 5 (the API to compile the tests against, the console launcher to run them).
 pub struct KotlinTools {
     pub kotlinc: PathBuf,
     pub lib: PathBuf,
     pub jna: PathBuf,
+    /// `@Test` and friends, with the annotation jars their signatures name.
+    pub junit_api: Vec<PathBuf>,
+    /// `org.junit.platform.console.ConsoleLauncher` with the Jupiter engine.
+    pub junit_console: PathBuf,
 }
 
 pub const KOTLIN_VERSION: &str = "2.4.20";
 const JNA_JAR: &str = "/usr/share/java/jna.jar";
+/// Where Debian's junit5 (and its Depends) put the jars.
+const JUNIT_API_JARS: &[&str] = &[
+    "/usr/share/java/junit-jupiter-api.jar",
+    "/usr/share/java/opentest4j.jar",
+    "/usr/share/java/apiguardian-api.jar",
+];
+const JUNIT_CONSOLE_JAR: &str = "/usr/share/java/junit-platform-console-standalone.jar";
 
 pub fn kotlin_tools() -> Result<KotlinTools> {
     if !succeeds("javac", &["-version"]) || !succeeds("java", &["-version"]) {
@@ -170,6 +183,13 @@ pub fn kotlin_tools() -> Result<KotlinTools> {
         return Err(format!(
             "{JNA_JAR} is missing although libjna-java is installed"
         ));
+    }
+    for jar in JUNIT_API_JARS.iter().chain([&JUNIT_CONSOLE_JAR]) {
+        if !Path::new(jar).exists() {
+            return Err(format!(
+                "{jar} is missing although junit5 is installed: reinstall junit5"
+            ));
+        }
     }
     let (prefix, home, kotlinc) = install_kotlinc()?;
     let lib = home.join("lib");
@@ -190,6 +210,8 @@ pub fn kotlin_tools() -> Result<KotlinTools> {
         kotlinc,
         lib,
         jna: PathBuf::from(JNA_JAR),
+        junit_api: JUNIT_API_JARS.iter().map(PathBuf::from).collect(),
+        junit_console: PathBuf::from(JUNIT_CONSOLE_JAR),
     })
 }
 

@@ -26,6 +26,7 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
@@ -43,9 +44,11 @@ private fun fixNear(stop: StopRecord) = GpsFixRecord(lat = stop.lat, lon = stop.
 
 private fun DriverCore.stop(barcode: String) = stops().first { it.barcode == barcode }
 
-val TESTS =
-    listOf(
-        TestCase("open_refuses_an_empty_depot_as_invalid_input") { env ->
+/** The Kotlin face of the core on the JVM against the simulator: each test its own data folder and consignments. */
+class DeliveryTests {
+    @Test
+    fun `open refuses an empty depot as invalid input`() =
+        onSim { env ->
             withDataDir { dir ->
                 val e =
                     assertFailsWith<CoreException.InvalidInput> {
@@ -54,8 +57,11 @@ val TESTS =
                 assertEquals("depot", e.field)
                 assertTrue(e.reason.isNotBlank())
             }
-        },
-        TestCase("import_fills_the_ordered_stop_list") { env ->
+        }
+
+    @Test
+    fun `import fills the ordered stop list`() =
+        onSim { env ->
             withCore(env.sim.config()) { core ->
                 assertTrue(coreVersion().isNotBlank())
                 assertFalse(core.isOnline())
@@ -75,8 +81,11 @@ val TESTS =
                 val again = core.importNow()
                 assertEquals(0u, again.added)
             }
-        },
-        TestCase("diagnostics_receipt_verify_and_the_support_bundle") { env ->
+        }
+
+    @Test
+    fun `diagnostics receipt verify and the support bundle`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -102,8 +111,11 @@ val TESTS =
                 assertEquals('K'.code.toByte(), zip[1])
                 assertFailsWith<CoreException.NotFound> { core.verifyPod("NOPE00000000") }.let { }
             }
-        },
-        TestCase("an_invoice_matches_exactly_and_flags_near_misses") { env ->
+        }
+
+    @Test
+    fun `an invoice matches exactly and flags near misses`() =
+        onSim { env ->
             withCore(env.sim.config()) { core ->
                 core.importNow()
                 val barcode = core.stops().first().barcode
@@ -120,16 +132,22 @@ val TESTS =
                     }
                 assertTrue(e.reason.contains("line 3"), e.reason)
             }
-        },
-        TestCase("unknown_barcode_is_not_found_and_malformed_is_invalid_input") { env ->
+        }
+
+    @Test
+    fun `unknown barcode is not found and malformed is invalid input`() =
+        onSim { env ->
             withCore(env.sim.config()) { core ->
                 core.importNow()
                 assertFailsWith<CoreException.NotFound> { core.consignment("UPN0429999999") }
                 val e = assertFailsWith<CoreException.InvalidInput> { core.consignment("not a barcode!") }
                 assertEquals("barcode", e.field)
             }
-        },
-        TestCase("whole_delivery_offline_capture_then_online_listener_sees_progress_and_sent") { env ->
+        }
+
+    @Test
+    fun `whole delivery offline capture then online listener sees progress and sent`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -198,8 +216,11 @@ val TESTS =
                 handle.cancel()
                 handle.close()
             }
-        },
-        TestCase("invalid_captures_surface_as_typed_exceptions") { env ->
+        }
+
+    @Test
+    fun `invalid captures surface as typed exceptions`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -227,8 +248,11 @@ val TESTS =
                 )
                 assertTrue(core.outbox().isEmpty(), "nothing recorded by refused captures")
             }
-        },
-        TestCase("a_signature_is_replaced_before_sending_and_refused_after") { env ->
+        }
+
+    @Test
+    fun `a signature is replaced before sending and refused after`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -244,8 +268,11 @@ val TESTS =
                 }
                 assertEquals(1, env.sim.received().podsOf(barcode).size)
             }
-        },
-        TestCase("a_cancelled_consignment_refuses_captures") { env ->
+        }
+
+    @Test
+    fun `a cancelled consignment refuses captures`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -258,8 +285,11 @@ val TESTS =
                     core.addPhoto(barcode, Samples.photoJpeg(4), PhotoKind.GOODS, nowMs(), null)
                 }
             }
-        },
-        TestCase("unreachable_upn_is_offline_and_a_wrong_key_is_unauthorized") { env ->
+        }
+
+    @Test
+    fun `unreachable upn is offline and a wrong key is unauthorized`() =
+        onSim { env ->
             withCore(env.sim.config(endpoint = "http://127.0.0.1:1")) { core ->
                 assertFailsWith<CoreException.Offline> { core.importNow() }
                 assertFailsWith<CoreException.Offline> { core.syncNow() }
@@ -268,8 +298,11 @@ val TESTS =
             withCore(env.sim.config(key = "not-the-key")) { core ->
                 assertFailsWith<CoreException.Unauthorized> { core.importNow() }
             }
-        },
-        TestCase("image_action_disabled_pauses_photos_and_retry_sends_them") { env ->
+        }
+
+    @Test
+    fun `image action disabled pauses photos and retry sends them`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -296,8 +329,11 @@ val TESTS =
                     env.sim.setImagesEnabled(true)
                 }
             }
-        },
-        TestCase("tracking_pull_updates_status_timeline_and_health") { env ->
+        }
+
+    @Test
+    fun `tracking pull updates status timeline and health`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -335,8 +371,11 @@ val TESTS =
                 }
                 handle.close()
             }
-        },
-        TestCase("drain_sends_within_its_deadline_and_reports_what_is_left") { env ->
+        }
+
+    @Test
+    fun `drain sends within its deadline and reports what is left`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -350,8 +389,11 @@ val TESTS =
                 assertEquals(0u, drained.pending)
                 assertEquals(FlushEnd.DONE, drained.flush.ended)
             }
-        },
-        TestCase("cancelling_or_releasing_the_listener_handle_stops_updates") { env ->
+        }
+
+    @Test
+    fun `cancelling or releasing the listener handle stops updates`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
                 core.importNow()
@@ -373,8 +415,11 @@ val TESTS =
                 handle.cancel() // idempotent
                 handle.close()
             }
-        },
-        TestCase("a_listener_that_throws_never_disturbs_delivery") { env ->
+        }
+
+    @Test
+    fun `a listener that throws never disturbs delivery`() =
+        onSim { env ->
             println("    (two Rust panic messages below are expected: the FFI catches the listener's exceptions)")
             val barcode = env.freshBarcode()
             withCore(env.sim.config()) { core ->
@@ -404,8 +449,11 @@ val TESTS =
                 bad.close()
                 good.close()
             }
-        },
-        TestCase("facade_flow_replays_then_streams_updates") { env ->
+        }
+
+    @Test
+    fun `facade flow replays then streams updates`() =
+        onSim { env ->
             val barcode = env.freshBarcode()
             withDataDir { dir ->
                 val session = DriverSession.open(dir, env.sim.config())
@@ -433,8 +481,11 @@ val TESTS =
                     session.close()
                 }
             }
-        },
-        TestCase("after_shutdown_calls_fail_with_shut_down") { env ->
+        }
+
+    @Test
+    fun `after shutdown calls fail with shut down`() =
+        onSim { env ->
             withDataDir { dir ->
                 val core = DriverCore.open(dir, env.sim.config())
                 core.importNow()
@@ -452,5 +503,5 @@ val TESTS =
                 reopened.shutdown(1_000uL)
                 reopened.close()
             }
-        },
-    )
+        }
+}

@@ -28,7 +28,7 @@ import kotlin.random.Random
 
 /**
  * The UPN simulator as a child process: `upn-driver sim --listen 127.0.0.1:0 --seed N`, whose
- * first stdout line says where it listens. Stopped by [stop] (and by a shutdown hook).
+ * first stdout line says where it listens. Stopped by [stop] and by a shutdown hook at JVM exit.
  */
 class SimProcess private constructor(
     private val process: Process,
@@ -39,6 +39,11 @@ class SimProcess private constructor(
     private val http = HttpClient.newHttpClient()
 
     companion object {
+        private fun stop(process: Process) {
+            process.destroy()
+            if (!process.waitFor(5, TimeUnit.SECONDS)) process.destroyForcibly()
+        }
+
         private val FIRST_LINE = Regex("""--endpoint (\S+) --depot (\S+)\s+UPN_API_KEY=(\S+)""")
 
         fun start(binary: String, seed: Long): SimProcess {
@@ -46,7 +51,8 @@ class SimProcess private constructor(
                 ProcessBuilder(binary, "sim", "--listen", "127.0.0.1:0", "--seed", seed.toString())
                     .redirectError(ProcessBuilder.Redirect.INHERIT)
                     .start()
-            Runtime.getRuntime().addShutdownHook(Thread { process.destroyForcibly() })
+            // Stopped at JVM exit: the JUnit run shares one simulator across its tests.
+            Runtime.getRuntime().addShutdownHook(Thread { stop(process) })
             val out = BufferedReader(InputStreamReader(process.inputStream))
             val first = out.readLine() ?: error("the simulator exited before saying where it listens")
             // Keep draining stdout so the simulator never blocks on a full pipe.
@@ -105,10 +111,7 @@ class SimProcess private constructor(
         call("POST", "/_sim/events", """[{"barcode":"$barcode","capture_type":"C","stage":"$stage"}]""")
     }
 
-    fun stop() {
-        process.destroy()
-        if (!process.waitFor(5, TimeUnit.SECONDS)) process.destroyForcibly()
-    }
+    fun stop() = stop(process)
 }
 
 /** One POD or image as the simulator reports it. */

@@ -15,16 +15,63 @@ public enum DriverUpdate: Sendable {
     case uploadProgress(UploadProgressRecord)
 }
 
+/// The device's network as the core and the app see it: the core hears `online`; `metered`
+/// (an expensive or Low Data Mode path) is kept in `DriverSession.network` for the app.
+public struct NetworkStatus: Equatable, Sendable {
+    public var online: Bool
+    public var metered: Bool
+    public init(online: Bool, metered: Bool) {
+        self.online = online
+        self.metered = metered
+    }
+    public static let offline = NetworkStatus(online: false, metered: false)
+}
+
 /// One open core for one depot. Reads are quick and synchronous; network and image work are
 /// `async` and never block the calling thread. Failures are thrown as `CoreError`.
+///
+/// The session talks to the core through the generated `DriverCoreProtocol`, so the app's unit
+/// tests can hand it a `FakeDriverCore` (product `UpnDriverTesting`): `DriverSession(core: fake)`.
 public final class DriverSession: @unchecked Sendable {
     /// The generated binding, for anything this facade does not cover.
-    public let core: DriverCore
+    public let core: DriverCoreProtocol
+    private let networkLock = NSLock()
+    private var networkStatus = NetworkStatus.offline
 
-    /// Opens (or creates) the core's database in `dataDirectory` (e.g. Application Support).
+    /// Opens (or creates) the core's database in `dataDirectory`, e.g.
+    /// `Application Support/upn-driver`; the folder is excluded from iCloud and device backups (a
+    /// restored outbox on another phone would send its PODs twice).
     public init(dataDirectory: URL, config: CoreConfig) throws {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        var folder = dataDirectory
+        var values = URLResourceValues()
+        values.isExcludedFromBackup = true
+        try folder.setResourceValues(values)
         core = try DriverCore.open(dataDir: dataDirectory.path, config: config)
+    }
+
+    /// A session over any core: the app's unit tests pass a `FakeDriverCore`.
+    public init(core: DriverCoreProtocol) {
+        self.core = core
+    }
+
+    /// The network as last reported (`setNetwork`; `ConnectivityReporter`).
+    public var network: NetworkStatus {
+        networkLock.lock()
+        defer { networkLock.unlock() }
+        return networkStatus
+    }
+
+    /// Report the network: the core syncs while it is online. Cheap; any thread.
+    public func setNetwork(_ status: NetworkStatus) { updateNetwork { $0 = status } }
+
+    // The lock is held across the change and the core call, so the core and `network` never
+    // disagree when two threads report at once.
+    private func updateNetwork(_ change: (inout NetworkStatus) -> Void) {
+        networkLock.lock()
+        defer { networkLock.unlock() }
+        change(&networkStatus)
+        core.setOnline(online: networkStatus.online)
     }
 
     /// Changes as they happen, after a replay of the current state of every stop and outbox
@@ -40,8 +87,8 @@ public final class DriverSession: @unchecked Sendable {
         }
     }
 
-    /// Report connectivity (see `ConnectivityReporter`).
-    public func setOnline(_ online: Bool) { core.setOnline(online: online) }
+    /// Report connectivity alone; keeps the last reported `metered`.
+    public func setOnline(_ online: Bool) { updateNetwork { $0.online = online } }
 
     public func stops() throws -> [StopRecord] { try core.stops() }
     public func consignment(_ barcode: String) throws -> ConsignmentRecord { try core.consignment(barcode: barcode) }
@@ -97,23 +144,25 @@ private final class StreamListener: DriverListener, @unchecked Sendable {
     func onUploadProgress(progress: UploadProgressRecord) { continuation.yield(.uploadProgress(progress)) }
 }
 
-/// Tells the core when the device has a usable network path. Only changes are reported: each
-/// `setOnline(true)` wakes the core's sync at once, and path updates repeat.
+/// Tells the session when the device has a usable network path, and whether it is metered
+/// (expensive: cellular or a hotspot; or constrained: Low Data Mode). Only changes are reported:
+/// each change to online wakes the core's sync at once, and path updates repeat.
 public final class ConnectivityReporter: @unchecked Sendable {
     private let monitor = NWPathMonitor()
     private let queue = DispatchQueue(label: "com.upn.driver.connectivity")
     private let session: DriverSession
-    private var last: Bool?
+    private var last: NetworkStatus?
 
     public init(session: DriverSession) { self.session = session }
 
     public func start() {
         monitor.pathUpdateHandler = { [weak self] path in
             guard let self else { return }
-            let online = path.status == .satisfied
-            if self.last != online {  // on `queue` only
-                self.last = online
-                self.session.setOnline(online)
+            let status = NetworkStatus(
+                online: path.status == .satisfied, metered: path.isExpensive || path.isConstrained)
+            if self.last != status {  // on `queue` only
+                self.last = status
+                self.session.setNetwork(status)
             }
         }
         monitor.start(queue: queue)

@@ -6,6 +6,7 @@ import com.upn.driver.core.ConsignmentRecord
 import com.upn.driver.core.DiagnosticsRecord
 import com.upn.driver.core.DrainSummary
 import com.upn.driver.core.DriverCore
+import com.upn.driver.core.DriverCoreInterface
 import com.upn.driver.core.DriverListener
 import com.upn.driver.core.GpsFixRecord
 import com.upn.driver.core.ImportSummary
@@ -21,6 +22,9 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.flow.flowOn
@@ -48,14 +52,21 @@ sealed interface DriverUpdate {
  * One open core for one depot. Every call is safe from the main thread: reads run on [io],
  * network and image work are suspend functions of the core that never block a thread.
  * Failures are thrown as the typed [CoreException] subclasses.
+ *
+ * The session talks to the core through the generated [DriverCoreInterface], so an app's unit
+ * tests can hand it a `FakeDriverCore` (the library's test fixtures) instead of [open]ing one:
+ * `DriverSession(FakeDriverCore(stops = ...))`.
  */
-class DriverSession private constructor(
+class DriverSession(
     /** The generated binding, for anything this facade does not cover. */
-    val core: DriverCore,
-    private val io: CoroutineDispatcher,
+    val core: DriverCoreInterface,
+    private val io: CoroutineDispatcher = Dispatchers.IO,
 ) : AutoCloseable {
     companion object {
-        /** Opens (or creates) the core's database in [dataDir], the app's private folder. */
+        /**
+         * Opens (or creates) the core's database in [dataDir], an app-private folder that is not
+         * backed up: on Android `context.upnDataDir()` (under `noBackupFilesDir`).
+         */
         suspend fun open(
             dataDir: String,
             config: CoreConfig,
@@ -92,8 +103,28 @@ class DriverSession private constructor(
             }
         }.buffer(Channel.UNLIMITED).flowOn(io)
 
-    /** Report connectivity (see `ConnectivityReporter` on Android). Cheap; any thread. */
-    fun setOnline(online: Boolean) = core.setOnline(online)
+    private val networkState = MutableStateFlow(NetworkStatus.OFFLINE)
+
+    /**
+     * The network as last reported ([setNetwork]; `ConnectivityReporter` on Android). The core
+     * hears only [NetworkStatus.online]; [NetworkStatus.metered] is kept here for the app (e.g.
+     * to hold back optional work, or to say "on mobile data" in the UI).
+     */
+    val network: StateFlow<NetworkStatus> = networkState.asStateFlow()
+
+    // Held across the state change and the core call, so the core and [network] never disagree
+    // when two threads report at once.
+    private val networkLock = Any()
+
+    /** Report the network: the core syncs while it is online. Cheap; any thread. */
+    fun setNetwork(status: NetworkStatus) =
+        synchronized(networkLock) {
+            networkState.value = status
+            core.setOnline(status.online)
+        }
+
+    /** Report connectivity alone; keeps the last reported [NetworkStatus.metered]. */
+    fun setOnline(online: Boolean) = synchronized(networkLock) { setNetwork(networkState.value.copy(online = online)) }
 
     suspend fun stops(): List<StopRecord> = withContext(io) { core.stops() }
 
@@ -141,7 +172,9 @@ class DriverSession private constructor(
     suspend fun shutdown(timeout: Duration = 5.seconds) = core.shutdown(timeout.inWholeMilliseconds.coerceAtLeast(0).toULong())
 
     /** Releases the native object (after [shutdown], or instead of it when the process ends). */
-    override fun close() = core.close()
+    override fun close() {
+        (core as? AutoCloseable)?.close()
+    }
 }
 
 /**

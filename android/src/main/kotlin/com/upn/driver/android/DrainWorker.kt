@@ -1,11 +1,16 @@
 package com.upn.driver.android
 
 import android.content.Context
+import android.content.pm.ServiceInfo
+import androidx.core.app.NotificationChannelCompat
+import androidx.core.app.NotificationCompat
+import androidx.core.app.NotificationManagerCompat
 import androidx.work.BackoffPolicy
 import androidx.work.Constraints
 import androidx.work.CoroutineWorker
 import androidx.work.ExistingPeriodicWorkPolicy
 import androidx.work.ExistingWorkPolicy
+import androidx.work.ForegroundInfo
 import androidx.work.NetworkType
 import androidx.work.OneTimeWorkRequestBuilder
 import androidx.work.OutOfQuotaPolicy
@@ -27,6 +32,12 @@ import kotlin.time.Duration.Companion.minutes
  * DrainWorker.schedule(context)   // once, e.g. in Application.onCreate
  * DrainWorker.drainSoon(context)  // after a capture, to send it even if the app goes away
  * ```
+ *
+ * `drainSoon` asks for expedited work; below API 31 WorkManager runs expedited work as a
+ * foreground service, with the notification from [getForegroundInfo] (a `dataSync` service:
+ * the library's manifest declares the permissions and the service type, merged into the app's).
+ * On API 33+ the notification shows only if the app holds `POST_NOTIFICATIONS`; the work runs
+ * either way.
  */
 class DrainWorker(
     context: Context,
@@ -52,7 +63,43 @@ class DrainWorker(
         }
     }
 
+    /** Expedited work on API < 31 runs as a foreground service showing this notification. */
+    override suspend fun getForegroundInfo(): ForegroundInfo = foregroundInfo(applicationContext)
+
     companion object {
+        /** The notification shown while a drain runs as a foreground service; set before scheduling to localise. */
+        @Volatile
+        var notificationTitle: CharSequence = "Sending deliveries"
+
+        /** The name of the notification channel in the system settings; set to localise. */
+        @Volatile
+        var channelName: CharSequence = "Delivery uploads"
+
+        /** The notification channel and id of the drain's foreground notification. */
+        const val CHANNEL_ID = "upn-drain"
+        const val NOTIFICATION_ID = 0x5550_4e01
+
+        /** What WorkManager shows while a drain runs as a foreground service (a `dataSync` one). */
+        fun foregroundInfo(context: Context): ForegroundInfo {
+            // Creating an existing channel again is a no-op; low importance: no sound, no peeking.
+            NotificationManagerCompat.from(context).createNotificationChannel(
+                NotificationChannelCompat
+                    .Builder(CHANNEL_ID, NotificationManagerCompat.IMPORTANCE_LOW)
+                    .setName(channelName)
+                    .build(),
+            )
+            val notification =
+                NotificationCompat
+                    .Builder(context, CHANNEL_ID)
+                    .setSmallIcon(android.R.drawable.stat_sys_upload)
+                    .setContentTitle(notificationTitle)
+                    .setOngoing(true)
+                    .setOnlyAlertOnce(true)
+                    .setSilent(true)
+                    .build()
+            return ForegroundInfo(NOTIFICATION_ID, notification, ServiceInfo.FOREGROUND_SERVICE_TYPE_DATA_SYNC)
+        }
+
         /** Well inside WorkManager's 10-minute limit. */
         val BUDGET = 8.minutes
         private const val PERIODIC = "upn-drain-periodic"
