@@ -21,6 +21,9 @@ pub mod sync;
 pub mod upn;
 
 pub use domain::tracking::{PalletTimeline, Timeline, TimelineEntry};
-pub use driver::{ConsignmentDetail, Driver, DriverConfig};
+pub use driver::{
+    ConsignmentDetail, Driver, DriverConfig, SyncOutcome, SyncReport, Task, TaskError,
+    BLOCKING_THREADS,
+};
 pub use error::{Error, Result};
 pub use sync::tracking::{TrackingHealth, TrackingReport};

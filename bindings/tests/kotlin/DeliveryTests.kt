@@ -262,7 +262,7 @@ val TESTS =
         TestCase("unreachable_upn_is_offline_and_a_wrong_key_is_unauthorized") { env ->
             withCore(env.sim.config(endpoint = "http://127.0.0.1:1")) { core ->
                 assertFailsWith<CoreException.Offline> { core.importNow() }
-                assertFailsWith<CoreException.Offline> { core.syncNow() }
+                assertEquals(com.upn.driver.core.SyncOutcome.OFFLINE, core.syncNow().outcome)
                 assertTrue(core.stops().isEmpty())
             }
             withCore(env.sim.config(key = "not-the-key")) { core ->
@@ -453,4 +453,4 @@ val TESTS =
                 reopened.close()
             }
         },
-    )
+    ) + SYNC_TESTS
