@@ -15,11 +15,11 @@ use upn_core::domain::tracking::{PalletTimeline, Timeline, TimelineEntry};
 use upn_core::domain::{Stop, SyncBadge as CoreBadge};
 use upn_core::driver::{DrainReport, Signed};
 use upn_core::listener::UploadProgress;
-use upn_core::store::captures::{Capture, OutboxStats};
-use upn_core::sync::outbox::{FlushEnd as CoreFlushEnd, FlushReport};
-use upn_core::sync::tracking::{TrackingHealth, TrackingReport};
-use upn_core::sync::ImportReport;
+use upn_core::ImportReport;
+use upn_core::{Capture, OutboxStats};
 use upn_core::{ConsignmentDetail, SyncOutcome as CoreSyncOutcome, SyncReport};
+use upn_core::{FlushEnd as CoreFlushEnd, FlushReport};
+use upn_core::{TrackingHealth, TrackingReport};
 
 use crate::CoreError;
 

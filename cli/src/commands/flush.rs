@@ -4,8 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use upn_core::listener::{DriverListener, Subscription, UploadProgress};
-use upn_core::sync::outbox::{FlushEnd, FlushReport};
 use upn_core::Driver;
+use upn_core::{FlushEnd, FlushReport};
 
 use crate::CliError;
 

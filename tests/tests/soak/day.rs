@@ -13,7 +13,7 @@ use upn_core::clock::{Clock, ManualClock};
 use upn_core::digest::sha256_hex;
 use upn_core::domain::outbox::CaptureKind;
 use upn_core::driver::{IdSource, Seams};
-use upn_core::store::FAILPOINT_STORE_ACCESS;
+use upn_core::testing::store::FAILPOINT_STORE_ACCESS;
 use upn_core::upn::{ApiKey, DynUpnApi, UpnConfig};
 use upn_core::{Driver, DriverConfig, Error};
 use upn_sim::rng::SplitMix64;
