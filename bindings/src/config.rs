@@ -128,6 +128,7 @@ impl CoreConfig {
                 self.tracking_stale_after_ms,
                 d.tracking_stale_after,
             )?,
+            ..d
         };
         let m = MediaLimits::default();
         let max_input_bytes = positive(

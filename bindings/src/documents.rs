@@ -2,7 +2,7 @@
 
 use upn_core::driver::CaptureImage;
 
-use crate::{off_thread, CoreError, DriverCore};
+use crate::{blocking, CoreError, DriverCore};
 
 /// A capture's image, as the app shows it.
 #[derive(Clone, PartialEq, Eq, uniffi::Record)]
@@ -41,8 +41,7 @@ impl DriverCore {
         capture_id: String,
         long_side: Option<u32>,
     ) -> Result<CaptureImageRecord, CoreError> {
-        let driver = self.driver()?;
-        off_thread("capture_image", move || {
+        blocking(self.driver()?, "capture_image", move |driver| {
             Ok(driver.capture_image(&capture_id, long_side)?.into())
         })
         .await

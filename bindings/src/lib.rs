@@ -4,11 +4,16 @@
 //!
 //! Threading: quick reads and writes of local state (`stops`, `consignment`, `outbox`, `retry`,
 //! `timeline`, ...) are synchronous. Work that talks to UPN or processes images (`import_now`,
-//! `sync_now`, `pull_tracking_now`, `add_photo`, `sign`, `drain`, `shutdown`) is `async`: the
-//! blocking core call runs on a thread of its own and the foreign future (a Kotlin `suspend fun`, a Swift `async func`) completes
-//! when it is done, so the caller's thread is never blocked. The futures need no particular
-//! executor. Cancelling one (a coroutine cancelled, a Swift task cancelled) abandons the
-//! result, not the work: a started import or flush finishes and commits as usual.
+//! `sync_now`, `pull_tracking_now`, `add_photo`, `sign`, `drain`, ...) is `async` and runs on the
+//! core's own tokio runtime, never on a thread per call: network work as a task on its two
+//! workers, captures and file work on its bounded blocking pool
+//! ([`upn_core::BLOCKING_THREADS`]; more calls wait their turn). The foreign future (a Kotlin
+//! `suspend fun`, a Swift `async func`) awaits that work and needs no particular executor, so
+//! the caller's thread is never blocked. Cancelling it (a coroutine cancelled, a Swift task
+//! cancelled) drops the future, which aborts the core's work at its next await: an import, a
+//! pull or a flush stops there, consistent (every step commits whole transactions; rows left
+//! `sending` are queued again). A capture that has started is never cut in half: it commits or
+//! not, and its result is dropped.
 
 mod config;
 mod documents;
@@ -34,8 +39,8 @@ pub use listener::{DriverListener, ListenerHandle};
 pub use records::{
     CaptureKind, CaptureRecord, ConsignmentRecord, DiagnosticsRecord, DrainSummary, FlushEnd,
     FlushSummary, GpsFixRecord, ImportSummary, OutboxItemRecord, OutboxState, OutboxStatsRecord,
-    PalletRecord, PalletTimelineRecord, PhotoKind, SignResult, StopRecord, SyncBadge, SyncSummary,
-    TimelineEntryRecord, TimelineRecord, TrackingHealthRecord, TrackingSummary,
+    PalletRecord, PalletTimelineRecord, PhotoKind, SignResult, StopRecord, SyncBadge, SyncOutcome,
+    SyncSummary, TimelineEntryRecord, TimelineRecord, TrackingHealthRecord, TrackingSummary,
     UploadProgressRecord,
 };
 
@@ -51,10 +56,33 @@ fn guard<T>(op: &'static str, f: impl FnOnce() -> Result<T, CoreError>) -> Resul
     })
 }
 
-/// Runs the blocking `f` on a thread of its own (inside [`guard`]) and completes when it is done.
-/// Runtime-agnostic: `tokio::sync::oneshot` needs no tokio runtime, so the foreign side's
-/// executor (UniFFI's future polling) drives it.
-async fn off_thread<T: Send + 'static>(
+/// Awaits work on the core's runtime. A panic in it (caught by the runtime) becomes
+/// [`CoreError::Internal`], without its message; a core shut down meanwhile, `ShutDown`.
+/// Dropping this future drops the task, which aborts the work (see the module's doc).
+async fn on_core<T>(op: &'static str, task: upn_core::Task<T>) -> Result<T, CoreError> {
+    task.await.map_err(|e| match e {
+        upn_core::TaskError::Panicked => CoreError::Internal {
+            reason: format!("{op} failed unexpectedly and was not completed"),
+        },
+        upn_core::TaskError::ShutDown => CoreError::ShutDown,
+    })
+}
+
+/// Runs the blocking `f` on the core's bounded blocking pool and awaits it. The caller's
+/// `driver` is held until the result is back, so `shutdown` waits for the call as for any other.
+async fn blocking<T: Send + 'static>(
+    driver: Arc<Driver>,
+    op: &'static str,
+    f: impl FnOnce(&Driver) -> Result<T, CoreError> + Send + 'static,
+) -> Result<T, CoreError> {
+    let inner = driver.clone();
+    on_core(op, driver.blocking_task(move || f(&inner))).await?
+}
+
+/// Runs the blocking `f` on a new thread and completes when it is done: only for `shutdown`,
+/// which stops the core's runtime and so cannot run on it. `tokio::sync::oneshot` needs no
+/// runtime, so any executor drives the wait.
+async fn on_own_thread<T: Send + 'static>(
     op: &'static str,
     f: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, CoreError> {
@@ -111,25 +139,6 @@ impl DriverCore {
     }
 }
 
-impl Drop for DriverCore {
-    fn drop(&mut self) {
-        let driver = self
-            .driver
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        // Dropping the core's runtime from inside a runtime (e.g. the app released the core in
-        // a listener callback, which runs on a core thread) would panic: drop it elsewhere.
-        if let Some(driver) = driver {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                let _ = std::thread::Builder::new()
-                    .name("upn-ffi-drop".into())
-                    .spawn(move || drop(driver));
-            }
-        }
-    }
-}
-
 #[uniffi::export]
 impl DriverCore {
     /// Opens (or creates) the core's database in `data_dir`, the app's private data folder.
@@ -167,40 +176,25 @@ impl DriverCore {
     /// Imports the depot's consignments now.
     pub async fn import_now(&self) -> Result<ImportSummary, CoreError> {
         let driver = self.driver()?;
-        off_thread("import_now", move || Ok(driver.import_now()?.into())).await
+        Ok(on_core("import_now", driver.import_task()).await??.into())
     }
 
     /// Everything now, whatever `set_online` said: imports consignments, sends what is due in
-    /// the outbox, then pulls tracking. A failed import (`Offline`, `Unauthorized`,
-    /// `NotEnabled`) fails the call and nothing else is tried; captured work stays queued. A
-    /// failed tracking pull does not fail it: the summary says why (and `tracking_health`).
+    /// the outbox and pulls tracking. Each step runs even when another fails (a broken feed
+    /// never keeps queued PODs back) and reports its own result; `outcome` is the one value to
+    /// switch on. Throws only when the core is shut down (or on a bug).
     pub async fn sync_now(&self) -> Result<SyncSummary, CoreError> {
         let driver = self.driver()?;
-        off_thread("sync_now", move || {
-            let import = driver.import_now()?.into();
-            let flush = driver.flush_now()?.into();
-            let (tracking, tracking_error) = match driver.pull_tracking_now() {
-                Ok(report) => (Some(report.into()), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
-            Ok(SyncSummary {
-                import,
-                flush,
-                tracking,
-                tracking_error,
-            })
-        })
-        .await
+        Ok(on_core("sync_now", driver.sync_task()).await?.into())
     }
 
     /// Pulls tracking events now (UPN's feed hands each batch out once; the core stores it
     /// before processing). Stops whose status changed are re-announced to listeners.
     pub async fn pull_tracking_now(&self) -> Result<TrackingSummary, CoreError> {
         let driver = self.driver()?;
-        off_thread("pull_tracking_now", move || {
-            Ok(driver.pull_tracking_now()?.into())
-        })
-        .await
+        Ok(on_core("pull_tracking_now", driver.pull_tracking_task())
+            .await??
+            .into())
     }
 
     /// The tracking timeline of a consignment and of each of its pallets: UPN's events and the
@@ -224,10 +218,8 @@ impl DriverCore {
     /// is left consistent and goes next time. Runs whatever `set_online` said.
     pub async fn drain(&self, deadline_ms: u64) -> Result<DrainSummary, CoreError> {
         let driver = self.driver()?;
-        off_thread("drain", move || {
-            Ok(driver.drain(Duration::from_millis(deadline_ms))?.into())
-        })
-        .await
+        let budget = Duration::from_millis(deadline_ms);
+        Ok(on_core("drain", driver.drain_task(budget)).await??.into())
     }
 
     /// The ordered stop list: open work first (most urgent first), then delivered, then
@@ -256,8 +248,7 @@ impl DriverCore {
         captured_at_ms: i64,
         gps: Option<GpsFixRecord>,
     ) -> Result<OutboxItemRecord, CoreError> {
-        let driver = self.driver()?;
-        off_thread("add_photo", move || {
+        blocking(self.driver()?, "add_photo", move |driver| {
             let captured_at = records::instant("captured_at_ms", captured_at_ms)?;
             let gps = gps.map(GpsFixRecord::to_core).transpose()?;
             let item = driver.add_photo(&barcode, &photo, kind.into(), captured_at, gps)?;
@@ -277,8 +268,7 @@ impl DriverCore {
         captured_at_ms: i64,
         gps: Option<GpsFixRecord>,
     ) -> Result<SignResult, CoreError> {
-        let driver = self.driver()?;
-        off_thread("sign", move || {
+        blocking(self.driver()?, "sign", move |driver| {
             let captured_at = records::instant("captured_at_ms", captured_at_ms)?;
             let gps = gps.map(GpsFixRecord::to_core).transpose()?;
             let signed = driver.sign(&barcode, &signature, &signed_by, captured_at, gps)?;
@@ -363,7 +353,8 @@ impl DriverCore {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         let Some(driver) = taken else { return };
-        let _ = off_thread("shutdown", move || {
+        // On a thread of its own: it stops the core's runtime, so it cannot run there.
+        let _ = on_own_thread("shutdown", move || {
             driver.set_online(false);
             let deadline = Instant::now() + Duration::from_millis(timeout_ms);
             let mut driver = driver;

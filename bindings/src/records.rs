@@ -15,11 +15,11 @@ use upn_core::domain::tracking::{PalletTimeline, Timeline, TimelineEntry};
 use upn_core::domain::{Stop, SyncBadge as CoreBadge};
 use upn_core::driver::{DrainReport, Signed};
 use upn_core::listener::UploadProgress;
-use upn_core::store::captures::{Capture, OutboxStats};
-use upn_core::sync::outbox::{FlushEnd as CoreFlushEnd, FlushReport};
-use upn_core::sync::tracking::{TrackingHealth, TrackingReport};
-use upn_core::sync::ImportReport;
-use upn_core::ConsignmentDetail;
+use upn_core::ImportReport;
+use upn_core::{Capture, OutboxStats};
+use upn_core::{ConsignmentDetail, SyncOutcome as CoreSyncOutcome, SyncReport};
+use upn_core::{FlushEnd as CoreFlushEnd, FlushReport};
+use upn_core::{TrackingHealth, TrackingReport};
 
 use crate::CoreError;
 
@@ -159,6 +159,9 @@ pub enum FlushEnd {
     Offline,
     /// The deadline came first; the rest is left consistent and goes next time.
     Deadline,
+    /// Only in `sync_now`'s summary: the pass could not run (the device's storage failed);
+    /// `SyncSummary.flush_error` says why. Nothing was sent; everything stays queued.
+    Failed,
 }
 
 impl From<CoreFlushEnd> for FlushEnd {
@@ -566,15 +569,86 @@ impl From<DrainReport> for DrainSummary {
     }
 }
 
-/// What `sync_now` did: an import, a flush of the outbox, then a tracking pull.
+/// The one value to switch on after `sync_now`: the worst outcome of its three steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncOutcome {
+    /// Every step succeeded and nothing waits to reach UPN.
+    Done,
+    /// Every step reached UPN, but captures still wait (a backoff, a pause, a signature, or a
+    /// person: see `outbox()`).
+    Pending,
+    /// UPN could not be reached, or failed for now, in some step. The core retries by itself.
+    Offline,
+    /// A step failed for a reason retrying will not fix (the key or an action refused, an
+    /// unreadable response, storage): its `*_error` says which.
+    Failed,
+}
+
+impl From<CoreSyncOutcome> for SyncOutcome {
+    fn from(o: CoreSyncOutcome) -> Self {
+        match o {
+            CoreSyncOutcome::Done => SyncOutcome::Done,
+            CoreSyncOutcome::Pending => SyncOutcome::Pending,
+            CoreSyncOutcome::Offline => SyncOutcome::Offline,
+            CoreSyncOutcome::Failed => SyncOutcome::Failed,
+        }
+    }
+}
+
+/// What `sync_now` did: the import, the outbox flush and the tracking pull, each with its own
+/// result (one failing never skips another), and the `outcome` of the whole.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SyncSummary {
-    pub import: ImportSummary,
+    pub outcome: SyncOutcome,
+    /// `None` when the import failed: see `import_error`.
+    pub import: Option<ImportSummary>,
+    /// Why the import failed (UPN unreachable, the key refused, ...).
+    pub import_error: Option<String>,
+    /// The flush; all zeros with `ended = FAILED` when it could not run (see `flush_error`).
     pub flush: FlushSummary,
+    /// Why the flush could not run (the device's storage).
+    pub flush_error: Option<String>,
+    /// Items still waiting to reach UPN after the flush (including those needing attention).
+    pub pending: u32,
     /// `None` when the pull failed: see `tracking_error` and `tracking_health()`.
     pub tracking: Option<TrackingSummary>,
     /// Why the tracking pull failed (e.g. UPN has not enabled the tracking action).
     pub tracking_error: Option<String>,
+}
+
+impl From<SyncReport> for SyncSummary {
+    fn from(r: SyncReport) -> Self {
+        let outcome = r.outcome().into();
+        let (import, import_error) = split(r.import, ImportSummary::from);
+        let (outbox, flush_error) = split(r.outbox, |d| d);
+        let (tracking, tracking_error) = split(r.tracking, TrackingSummary::from);
+        let failed = FlushSummary {
+            sent: 0,
+            retrying: 0,
+            needs_attention: 0,
+            paused: 0,
+            ended: FlushEnd::Failed,
+        };
+        Self {
+            outcome,
+            import,
+            import_error,
+            pending: outbox.as_ref().map_or(0, |d| d.pending),
+            flush: outbox.map_or(failed, |d| d.flush.into()),
+            flush_error,
+            tracking,
+            tracking_error,
+        }
+    }
+}
+
+/// A step's result as the record's pair: the summary, or why it failed (never a key: the
+/// core's messages carry none).
+fn split<T, S>(result: upn_core::Result<T>, f: impl FnOnce(T) -> S) -> (Option<S>, Option<String>) {
+    match result {
+        Ok(t) => (Some(f(t)), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 use upn_core::domain::diagnostics::{Check, CheckId, CheckStatus, Diagnosis};
 use upn_core::driver::PodVerification;
 
-use crate::{off_thread, CoreError, DriverCore};
+use crate::{blocking, CoreError, DriverCore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum CheckStatusRecord {
@@ -143,8 +143,7 @@ impl DriverCore {
         barcode: Option<String>,
         invoice_csv: Option<Vec<u8>>,
     ) -> Result<DiagnosisRecord, CoreError> {
-        let driver = self.driver()?;
-        off_thread("diagnose", move || {
+        blocking(self.driver()?, "diagnose", move |driver| {
             let invoice = invoice_csv
                 .map(|csv| driver.match_invoice(&csv))
                 .transpose()?;
@@ -160,8 +159,7 @@ impl DriverCore {
         barcodes: Vec<String>,
         app_version: Option<String>,
     ) -> Result<Vec<u8>, CoreError> {
-        let driver = self.driver()?;
-        off_thread("support_bundle", move || {
+        blocking(self.driver()?, "support_bundle", move |driver| {
             Ok(driver.support_bundle(&barcodes, app_version.as_deref())?)
         })
         .await
@@ -169,14 +167,15 @@ impl DriverCore {
 
     /// A one-page POD receipt as self-contained HTML (show it in a WebView, share or print it).
     pub async fn receipt_html(&self, barcode: String) -> Result<String, CoreError> {
-        let driver = self.driver()?;
-        off_thread("receipt_html", move || Ok(driver.receipt_html(&barcode)?)).await
+        blocking(self.driver()?, "receipt_html", move |driver| {
+            Ok(driver.receipt_html(&barcode)?)
+        })
+        .await
     }
 
     /// Recomputes a POD's tamper-evident hash from the stored files and rows.
     pub async fn verify_pod(&self, barcode: String) -> Result<PodVerificationRecord, CoreError> {
-        let driver = self.driver()?;
-        off_thread("verify_pod", move || {
+        blocking(self.driver()?, "verify_pod", move |driver| {
             Ok(driver.verify_pod(&barcode)?.into())
         })
         .await

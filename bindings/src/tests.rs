@@ -95,9 +95,108 @@ impl DriverListener for Thrower {
 fn a_panic_becomes_an_internal_error() {
     let r: Result<(), CoreError> = guard("probe", || panic!("boom"));
     assert!(matches!(r, Err(CoreError::Internal { reason }) if !reason.contains("boom")));
-    let r: Result<u8, CoreError> = block_on(off_thread("probe", || panic!("boom")));
-    assert!(matches!(r, Err(CoreError::Internal { .. })));
-    assert_eq!(block_on(off_thread("probe", || Ok(7))), Ok(7));
+    // On the core's runtime too: the runtime catches the task's panic; its message stays out.
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    let driver = core.driver().unwrap();
+    let r: Result<u8, CoreError> = block_on(blocking(driver.clone(), "probe", |_| panic!("boom")));
+    assert!(matches!(r, Err(CoreError::Internal { reason }) if !reason.contains("boom")));
+    assert_eq!(block_on(blocking(driver, "probe", |_| Ok(7))), Ok(7));
+}
+
+#[test]
+fn sync_now_sends_a_queued_pod_when_the_import_fails() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    block_on(core.import_now()).unwrap();
+    let barcode = core.stops().unwrap()[0].barcode.clone();
+    block_on(core.sign(
+        barcode.clone(),
+        samples::signature_png(8),
+        "Ana Diaz".into(),
+        now_ms(),
+        None,
+    ))
+    .unwrap();
+    // The feed breaks; the POD for a stop already on the device must still go.
+    sim.set_faults("consignments:500:1".parse().unwrap());
+    let synced = block_on(core.sync_now()).unwrap();
+    assert_eq!(synced.outcome, SyncOutcome::Offline, "{synced:?}");
+    assert!(synced.import.is_none(), "{synced:?}");
+    assert!(
+        synced
+            .import_error
+            .as_deref()
+            .is_some_and(|e| e.contains("500")),
+        "{synced:?}"
+    );
+    assert_eq!(synced.flush.sent, 1, "{synced:?}");
+    assert_eq!(synced.flush_error, None);
+    assert_eq!(synced.pending, 0);
+    assert!(synced.tracking.is_some(), "{synced:?}");
+    let pods = sim.received().pods;
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0].barcode, barcode);
+
+    sim.set_faults(upn_sim::FaultSpec::none());
+    let synced = block_on(core.sync_now()).unwrap();
+    assert_eq!(synced.outcome, SyncOutcome::Done, "{synced:?}");
+    assert!(synced.import.is_some() && synced.import_error.is_none());
+}
+
+/// A UPN that takes one request and never answers. Says when the request has arrived (on a
+/// runtime-agnostic oneshot) and when the client closed the connection (it let go).
+fn silent_upn() -> (
+    String,
+    tokio::sync::oneshot::Receiver<()>,
+    std::sync::mpsc::Receiver<()>,
+) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (arrived, arrived_rx) = tokio::sync::oneshot::channel();
+    let (closed, closed_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        if matches!(conn.read(&mut buf), Ok(n) if n > 0) {
+            let _ = arrived.send(());
+        }
+        // Nothing is ever answered; a read ends only when the client closes its side.
+        while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = closed.send(());
+    });
+    (endpoint, arrived_rx, closed_rx)
+}
+
+#[test]
+fn cancelling_an_async_call_stops_its_work_on_the_core() {
+    let (endpoint, arrived, closed) = silent_upn();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = CoreConfig {
+        endpoint,
+        depot_code: "042".into(),
+        ..config(&sim())
+    };
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), cfg).unwrap();
+    // The coroutine is cancelled once its request is at UPN: its future is dropped.
+    block_on(async {
+        tokio::select! {
+            _ = core.import_now() => panic!("a silent UPN answered"),
+            got = arrived => got.expect("the import's request reached UPN"),
+        }
+    });
+    // The import's work stopped: it let go of its request long before the client's timeout
+    // (60 s) would have ended it.
+    closed
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the cancelled import stopped and closed its connection");
+    assert!(core.stops().unwrap().is_empty());
+    block_on(core.shutdown(1_000));
 }
 
 #[test]

@@ -25,7 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the UPN simulator (prints the endpoint, depot and key to use on its first line).
     Sim(SimArgs),
-    /// Import the depot's consignments from UPN.
+    /// Import consignments, send the outbox and pull tracking from UPN; each step runs even when
+    /// another fails. Exits 0 when everything reached UPN, 3 when work remains or UPN is
+    /// unreachable, 1 when UPN refused the key or an action (or storage failed).
     Sync(SyncArgs),
     /// Print the ordered stop list.
     Stops(StopsArgs),

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde::Serialize;
 use upn_core::domain::outbox::OutboxItem;
 use upn_core::domain::{Stop, Window};
-use upn_core::store::captures::{Capture, OutboxStats};
+use upn_core::{Capture, OutboxStats};
 use upn_core::{ConsignmentDetail, Timeline, TimelineEntry};
 
 fn window_text(w: &Option<Window>) -> Option<String> {

@@ -79,5 +79,8 @@ fn the_data_folder_endpoint_and_depot_also_come_from_the_environment() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(data.path().join(upn_core::store::DB_FILE_NAME).exists());
+    assert!(data
+        .path()
+        .join(upn_core::testing::store::DB_FILE_NAME)
+        .exists());
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-use upn_core::store::{Store, DB_FILE_NAME};
+use upn_core::testing::store::{Store, DB_FILE_NAME};
 use upn_sim::{SimConfig, Simulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_upn-driver");
@@ -190,7 +190,7 @@ fn sim_with_events(seed: u64) -> (upn_sim::SimHandle, usize) {
 }
 
 fn spill_files(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(dir.join(upn_core::sync::tracking::SPILL_DIR_NAME))
+    std::fs::read_dir(dir.join(upn_core::testing::sync::tracking::SPILL_DIR_NAME))
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -210,7 +210,7 @@ fn a_full_disk_at_the_inbox_commit_spills_the_batch_and_the_next_sync_applies_it
     let out = driver_cmd(&endpoint, &depot, &key, dir.path(), &["sync"])
         .env(
             upn_core::failpoint::FAULT_ENV,
-            upn_core::store::tracking::FAULT_INBOX_DISK_FULL,
+            upn_core::testing::store::tracking::FAULT_INBOX_DISK_FULL,
         )
         .output()
         .expect("sync with a full disk");
@@ -258,7 +258,7 @@ fn no_tracking_batch_is_taken_without_room_to_store_it() {
     let out = driver_cmd(&endpoint, &depot, &key, dir.path(), &["sync"])
         .env(
             upn_core::failpoint::FAULT_ENV,
-            upn_core::sync::tracking::FAULT_LOW_SPACE,
+            upn_core::testing::sync::tracking::FAULT_LOW_SPACE,
         )
         .output()
         .expect("sync with little space");

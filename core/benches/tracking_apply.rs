@@ -16,8 +16,8 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rusqlite::{params, Connection};
 use upn_core::clock::ManualClock;
 use upn_core::domain::{Address, Consignment, Pallet, Party, ServiceLevel};
-use upn_core::store::{FeedChanges, Store, DB_FILE_NAME};
-use upn_core::sync::tracking::process_pending;
+use upn_core::testing::store::{FeedChanges, Store, DB_FILE_NAME};
+use upn_core::testing::sync::tracking::process_pending;
 use upn_core::upn::wire::{TrackingBatch, WireLocation, WireTrackingEvent};
 
 const CONSIGNMENTS: usize = 1000;

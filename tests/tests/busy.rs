@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use upn_core::domain::outbox::CaptureKind;
-use upn_core::store::DB_FILE_NAME;
+use upn_core::testing::store::DB_FILE_NAME;
 use upn_core::{Driver, DriverConfig, Error};
 use upn_e2e::{blob_files, photo, signature, sim, upn_config, TestDriver};
 use upn_sim::SimConfig;

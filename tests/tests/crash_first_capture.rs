@@ -5,7 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 
-use upn_core::store::blobs::QUARANTINE_DIR_NAME;
+use upn_core::testing::store::blobs::QUARANTINE_DIR_NAME;
 use upn_core::{Driver, DriverConfig};
 use upn_e2e::{driver, signature, sim, upn_config};
 use upn_sim::SimConfig;

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use upn_core::store::blobs::QUARANTINE_DIR_NAME;
-use upn_core::store::{DB_FILE_NAME, LOCK_FILE_NAME};
+use upn_core::testing::store::blobs::QUARANTINE_DIR_NAME;
+use upn_core::testing::store::{DB_FILE_NAME, LOCK_FILE_NAME};
 use upn_core::{Driver, DriverConfig, Error};
 use upn_e2e::{signature, sim, upn_config};
 use upn_sim::{SimConfig, SimHandle};
@@ -188,7 +188,10 @@ fn a_lost_or_emptied_database_beside_captures_is_refused_and_nothing_is_deleted(
         }
         if emptied {
             // A fresh, empty database in its place (a reinstall, a restore gone wrong).
-            drop(upn_core::store::Store::open(&data.path().join(DB_FILE_NAME)).expect("empty"));
+            drop(
+                upn_core::testing::store::Store::open(&data.path().join(DB_FILE_NAME))
+                    .expect("empty"),
+            );
         }
         let before = snapshot(data.path());
 

@@ -8,8 +8,8 @@ use upn_core::domain::capture::GpsFix;
 use upn_core::domain::outbox::{CaptureKind, ItemState, OutboxItem};
 use upn_core::domain::SyncBadge;
 use upn_core::listener::{DriverListener, UploadProgress};
-use upn_core::sync::outbox::FlushEnd;
 use upn_core::Error;
+use upn_core::FlushEnd;
 use upn_e2e::{
     blob_files, driver_with_clock, flush_until_empty, manual_clock, photo, signature, sim,
 };

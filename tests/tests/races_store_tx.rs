@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use upn_core::domain::outbox::{CaptureKind, ItemState};
-use upn_core::store::FAILPOINT_STORE_IN_TX;
+use upn_core::testing::store::FAILPOINT_STORE_IN_TX;
 use upn_core::{Driver, DriverConfig};
 use upn_e2e::{photo, signature, sim, upn_config};
 use upn_sim::SimConfig;

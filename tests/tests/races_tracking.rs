@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use upn_core::store::{Store, DB_FILE_NAME};
-use upn_core::sync::tracking::{FAILPOINT_BEFORE_INBOX_COMMIT, SPILL_DIR_NAME};
+use upn_core::testing::store::{Store, DB_FILE_NAME};
+use upn_core::testing::sync::tracking::{FAILPOINT_BEFORE_INBOX_COMMIT, SPILL_DIR_NAME};
 use upn_core::Error;
 use upn_e2e::{driver, sim, TestDriver};
 use upn_sim::{SimConfig, SimHandle};

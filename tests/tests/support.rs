@@ -289,7 +289,7 @@ fn the_pod_hash_is_sent_to_upn_verifies_and_detects_tampering() {
     );
 
     // The printed name edited in the database: the hash no longer matches.
-    let found = t.data.path().join(upn_core::store::DB_FILE_NAME);
+    let found = t.data.path().join(upn_core::testing::store::DB_FILE_NAME);
     let conn = rusqlite::Connection::open(found).expect("open db");
     conn.execute(
         "UPDATE captures SET signed_by = 'Someone Else' WHERE kind = 'pod'",

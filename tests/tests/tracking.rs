@@ -10,7 +10,7 @@ use upn_core::clock::Clock;
 use upn_core::domain::outbox::{CaptureKind, ItemState};
 use upn_core::domain::tracking::{to_millis, CaptureType, Source};
 use upn_core::domain::Stage;
-use upn_core::store::{Store, DB_FILE_NAME};
+use upn_core::testing::store::{Store, DB_FILE_NAME};
 use upn_core::upn::wire::stage;
 use upn_core::upn::UpnError;
 use upn_core::{Driver, DriverConfig, Error, Timeline};
@@ -611,7 +611,7 @@ fn a_slow_full_batch_is_received_and_applied_while_its_bytes_keep_coming() {
         .expect("runtime");
     let started = Instant::now();
     let report = runtime
-        .block_on(upn_core::sync::tracking::pull_tracking(
+        .block_on(upn_core::testing::sync::tracking::pull_tracking(
             &client,
             &store,
             &upn_core::clock::SystemClock,
@@ -634,7 +634,7 @@ fn a_slow_full_batch_is_received_and_applied_while_its_bytes_keep_coming() {
     // rate), and both are kept for the next pull.
     assert!(report.batch_size > 500, "{}", report.batch_size);
     let measured: u64 = store
-        .sync_state(upn_core::store::keys::TRACKING_THROUGHPUT)
+        .sync_state(upn_core::testing::store::keys::TRACKING_THROUGHPUT)
         .expect("state")
         .and_then(|v| v.parse().ok())
         .expect("throughput kept");

@@ -99,6 +99,11 @@ class SimProcess private constructor(
         call("POST", "/_sim/config", """{"images_enabled":$enabled}""")
     }
 
+    /** Replaces the simulator's fault set (`POST /_sim/faults`); `""` clears it. */
+    fun setFaults(spec: String) {
+        call("POST", "/_sim/faults", """{"spec":"$spec"}""")
+    }
+
     fun setTrackingEnabled(enabled: Boolean) {
         call("POST", "/_sim/config", """{"tracking_enabled":$enabled}""")
     }

@@ -1,11 +1,11 @@
-//! Flushing the outbox from the CLI, with a progress bar on a terminal.
+//! The outbox as the CLI shows it: a progress bar on a terminal, the flush line, what waits.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use upn_core::listener::{DriverListener, UploadProgress};
-use upn_core::sync::outbox::FlushEnd;
+use upn_core::listener::{DriverListener, Subscription, UploadProgress};
 use upn_core::Driver;
+use upn_core::{FlushEnd, FlushReport};
 
 use crate::CliError;
 
@@ -39,14 +39,17 @@ impl DriverListener for ProgressBar {
     }
 }
 
-/// Sends what is due now. `Some(reason)` when anything is still pending or needs attention.
-pub fn flush_with_progress(driver: &Driver) -> Result<Option<String>, CliError> {
-    let _bar = if std::io::stderr().is_terminal() {
-        Some(driver.subscribe(Arc::new(ProgressBar))?)
-    } else {
-        None
-    };
-    let report = driver.flush_now()?;
+/// The progress bar on stderr while the outbox sends, when stderr is a terminal. Dropping the
+/// subscription removes it.
+pub fn progress_bar(driver: &Driver) -> Result<Option<Subscription>, CliError> {
+    if !std::io::stderr().is_terminal() {
+        return Ok(None);
+    }
+    Ok(Some(driver.subscribe(Arc::new(ProgressBar))?))
+}
+
+/// One line about a flush pass.
+pub fn print_flush(report: &FlushReport) {
     println!(
         "outbox: {} sent, {} to retry, {} need attention{}{}",
         report.sent,
@@ -63,7 +66,6 @@ pub fn flush_with_progress(driver: &Driver) -> Result<Option<String>, CliError> 
             ""
         }
     );
-    report_pending(driver)
 }
 
 /// Prints what still waits. `Some(reason)` (for stderr and exit code 3) unless nothing is

@@ -1,5 +1,12 @@
-//! `upn-driver sync`: import the depot's consignments, pull tracking, and flush the outbox.
-//! Each step runs even when an earlier one failed; the exit code is the worst outcome.
+//! `upn-driver sync`: the core's `sync_now` (import, outbox flush, tracking pull; each step
+//! runs and reports its own outcome, see `core/src/driver/sync.rs`), printed for a person.
+//!
+//! Exit code: the sync's one outcome. 0 `done` (everything captured reached UPN, nothing
+//! needs attention); 3 `pending` (work remains: queued, paused, waiting for a signature or
+//! for attention) or `offline` (UPN unreachable or failing for now in some step); 1 `failed`
+//! (UPN refused the key or an action, sent something unreadable, or storage failed).
+
+use upn_core::{SyncOutcome, SyncReport};
 
 use crate::args::SyncArgs;
 use crate::{exit, CliError};
@@ -15,23 +22,41 @@ pub fn run(args: SyncArgs) -> Result<u8, CliError> {
             }
         });
     }
-    let mut worst: Option<CliError> = None;
-    let mut keep_worst = |e: CliError| {
-        eprintln!("upn-driver: {}", e.message);
-        if worst.as_ref().is_none_or(|w| rank(e.code) > rank(w.code)) {
-            worst = Some(e);
-        }
+    let report = {
+        let _bar = super::flush::progress_bar(&driver)?;
+        driver.sync_now()
     };
+    print_import(&report);
+    print_tracking(&report);
+    match &report.outbox {
+        Ok(outbox) => super::flush::print_flush(&outbox.flush),
+        Err(e) => eprintln!("upn-driver: the outbox could not be flushed: {e}"),
+    }
+    if let Some(reason) = super::flush::report_pending(&driver)? {
+        eprintln!("upn-driver: {reason}");
+    }
+    Ok(exit_code(report.outcome()))
+}
 
-    match driver.import_now() {
-        Ok(report) => {
-            let c = report.counts;
+/// The documented exit code of each outcome (see the module's doc and `--help`).
+pub fn exit_code(outcome: SyncOutcome) -> u8 {
+    match outcome {
+        SyncOutcome::Done => exit::OK,
+        SyncOutcome::Pending | SyncOutcome::Offline => exit::QUEUED_OR_UNREACHABLE,
+        SyncOutcome::Failed => exit::FAILED,
+    }
+}
+
+fn print_import(report: &SyncReport) {
+    match &report.import {
+        Ok(import) => {
+            let c = import.counts;
             println!(
                 "imported: {} new, {} updated, {} unchanged, {} cancelled",
                 c.added, c.updated, c.unchanged, c.cancelled
             );
             // UPN's bad records are refused one by one; the rest applied. Say so, on stderr.
-            for r in &report.refused {
+            for r in &import.refused {
                 eprintln!(
                     "upn-driver: refused {} #{}{} from UPN: {}",
                     r.kind,
@@ -44,11 +69,13 @@ pub fn run(args: SyncArgs) -> Result<u8, CliError> {
                 );
             }
         }
-        Err(e) => keep_worst(e.into()),
+        Err(e) => eprintln!("upn-driver: import failed: {e}"),
     }
+}
 
-    // Tracking: UPN hands each batch out once; the core stores it before applying it.
-    match driver.pull_tracking_now() {
+/// Tracking: UPN hands each batch out once; the core stores it before applying it.
+fn print_tracking(report: &SyncReport) {
+    match &report.tracking {
         Ok(r) => {
             println!(
                 "tracking: {} new events, {} already known, {} waiting for their consignment ({} responses{})",
@@ -63,37 +90,25 @@ pub fn run(args: SyncArgs) -> Result<u8, CliError> {
                 }
             );
             if r.failed_batches > 0 {
-                keep_worst(CliError::failed(format!(
-                    "{} tracking response(s) from UPN could not be read; they are kept on the device for support",
+                eprintln!(
+                    "upn-driver: {} tracking response(s) from UPN could not be read; they are kept on the device for support",
                     r.failed_batches
-                )));
+                );
             }
         }
-        Err(e) => keep_worst(e.into()),
-    }
-
-    // Exit 0 only when everything captured reached UPN and nothing needs attention.
-    match super::flush::flush_with_progress(&driver) {
-        Ok(None) => {}
-        Ok(Some(reason)) => keep_worst(CliError {
-            code: exit::QUEUED_OR_UNREACHABLE,
-            message: reason,
-        }),
-        Err(e) => keep_worst(e),
-    }
-    match worst {
-        None => Ok(exit::OK),
-        // Already printed; only the exit code is left to give.
-        Some(e) => Ok(e.code),
+        Err(e) => eprintln!("upn-driver: tracking pull failed: {e}"),
     }
 }
 
-/// Which exit code wins when steps fail differently: a hard failure over bad input over "queued".
-fn rank(code: u8) -> u8 {
-    match code {
-        exit::FAILED => 3,
-        exit::BAD_INPUT => 2,
-        exit::QUEUED_OR_UNREACHABLE => 1,
-        _ => 0,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_has_its_documented_exit_code() {
+        assert_eq!(exit_code(SyncOutcome::Done), 0);
+        assert_eq!(exit_code(SyncOutcome::Pending), 3);
+        assert_eq!(exit_code(SyncOutcome::Offline), 3);
+        assert_eq!(exit_code(SyncOutcome::Failed), 1);
     }
 }

@@ -7,11 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::runtime::Runtime;
+use tokio::runtime::Handle;
 
 use super::{tracking, Shared};
 
-pub(crate) fn spawn(runtime: &Runtime, shared: Arc<Shared>) {
+pub(crate) fn spawn(runtime: &Handle, shared: Arc<Shared>) {
     let intervals = shared.config.intervals;
     periodic(
         runtime,
@@ -61,7 +61,7 @@ async fn outbox_loop(shared: Arc<Shared>) {
 }
 
 fn periodic<F, Fut>(
-    runtime: &Runtime,
+    runtime: &Handle,
     shared: Arc<Shared>,
     name: &'static str,
     every: Duration,

@@ -12,12 +12,16 @@ mod invoice;
 mod outbox;
 mod receipt;
 mod support;
+mod sync;
+mod task;
 mod tracking;
 
 pub use documents::CaptureImage;
 pub use outbox::{DrainReport, Signed};
 pub use receipt::PodVerification;
 pub use support::MAX_BUNDLE_CONSIGNMENTS;
+pub use sync::{SyncOutcome, SyncReport};
+pub use task::{Task, TaskError, BLOCKING_THREADS};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -48,6 +52,9 @@ pub struct Intervals {
     pub tracking: Duration,
     /// No successful tracking pull for this long while online: the timeline is stale.
     pub tracking_stale_after: Duration,
+    /// How long `sync_now`'s outbox flush waits for the import before it starts beside it:
+    /// the flush never waits longer on a slow feed (see `driver/sync.rs`).
+    pub import_head_start: Duration,
 }
 
 impl Default for Intervals {
@@ -56,6 +63,7 @@ impl Default for Intervals {
             import: Duration::from_secs(5 * 60),
             tracking: Duration::from_secs(10 * 60),
             tracking_stale_after: Duration::from_secs(15 * 60),
+            import_head_start: Duration::from_secs(15),
         }
     }
 }
@@ -242,7 +250,7 @@ fn check_data_dir(dir: &std::path::Path) -> Result<()> {
 }
 
 pub struct Driver {
-    runtime: tokio::runtime::Runtime,
+    runtime: task::CoreRuntime,
     shared: Arc<Shared>,
 }
 
@@ -287,12 +295,8 @@ impl Driver {
         } = DataDir::open(&config.data_dir)?;
         store.set_busy_wait(config.store_busy_wait)?;
         crate::logbook::attach(&config.data_dir, config.upn.api_key.expose());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("upn-core")
-            .enable_all()
-            .build()
-            .map_err(Error::io("starting the core's runtime"))?;
+        let runtime =
+            task::CoreRuntime::start().map_err(Error::io("starting the core's runtime"))?;
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             blobs,
@@ -339,6 +343,31 @@ impl Driver {
         self.runtime.block_on(self.shared.import())
     }
 
+    /// [`Driver::import_now`] as a [`Task`] on the core's runtime, for async callers.
+    pub fn import_task(&self) -> Task<Result<ImportReport>> {
+        let shared = self.shared.clone();
+        self.spawn(async move { shared.import().await })
+    }
+
+    /// Runs the blocking `f` (a capture, a read of files, a support bundle) on the core's
+    /// bounded blocking pool ([`BLOCKING_THREADS`] threads; more calls wait their turn), for
+    /// async callers: no tokio worker and no thread of the caller's is blocked meanwhile. Once
+    /// started, `f` runs to its end even if the task is dropped.
+    pub fn blocking_task<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Task<T> {
+        Task::new(self.runtime.spawn_blocking(f))
+    }
+
+    /// Starts `future` on the core's runtime; dropping the returned task aborts it.
+    fn spawn<T: Send + 'static>(
+        &self,
+        future: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Task<T> {
+        Task::new(self.runtime.spawn(future))
+    }
+
     /// The ordered stop list.
     pub fn stops(&self) -> Result<Vec<Stop>> {
         self.shared.stops()
@@ -378,6 +407,6 @@ impl Driver {
     /// Stops the background work, waiting at most `timeout` for in-flight requests. Whatever
     /// was cut short is left consistent in the store and resumes on the next open.
     pub fn shutdown(self, timeout: Duration) {
-        self.runtime.shutdown_timeout(timeout);
+        self.runtime.shutdown(timeout);
     }
 }

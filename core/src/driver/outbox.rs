@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Driver, Shared};
+use super::{Driver, Shared, Task};
 use crate::domain::capture::{check_captured_at, check_fix, check_name, GpsFix};
 use crate::domain::outbox::{resign, CaptureKind, OutboxItem, PauseScope, Pauses, ResignDecision};
 use crate::domain::Stage;
@@ -123,6 +123,21 @@ impl Shared {
                 .unwrap_or(Ok(FlushReport::empty(FlushEnd::Deadline)))?),
             None => flush.run(None).await,
         }
+    }
+}
+
+impl Shared {
+    /// One flush pass, and what still waits to reach UPN after it (`drain`, `sync_now`).
+    pub(crate) async fn flush_and_count(
+        self: &Arc<Self>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<DrainReport> {
+        let flush = self.flush(deadline).await?;
+        let pending = self.store()?.pending_captures()?.len();
+        Ok(DrainReport {
+            flush,
+            pending: u32::try_from(pending).unwrap_or(u32::MAX),
+        })
     }
 }
 
@@ -372,16 +387,17 @@ impl Driver {
     /// Does as much outbox work as fits in `budget` (a background task's window) and stops
     /// cleanly: whatever was cut short is left consistent and resumes later.
     pub fn drain(&self, budget: Duration) -> Result<DrainReport> {
-        let shared = self.shared.clone();
         let deadline = tokio::time::Instant::now() + budget;
-        let flush = self
-            .runtime
-            .block_on(async move { shared.flush(Some(deadline)).await })?;
-        let pending = self.shared.store()?.pending_captures()?.len();
-        Ok(DrainReport {
-            flush,
-            pending: u32::try_from(pending).unwrap_or(u32::MAX),
-        })
+        self.runtime
+            .block_on(self.shared.flush_and_count(Some(deadline)))
+    }
+
+    /// [`Driver::drain`] as a [`Task`] on the core's runtime, for async callers. Dropping the
+    /// task stops the drain at its next await (rows left `sending` are queued again).
+    pub fn drain_task(&self, budget: Duration) -> Task<Result<DrainReport>> {
+        let deadline = tokio::time::Instant::now() + budget;
+        let shared = self.shared.clone();
+        self.spawn(async move { shared.flush_and_count(Some(deadline)).await })
     }
 
     /// Registers a listener; it first hears the current state of every stop and outbox item.

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{Driver, Shared};
+use super::{Driver, Shared, Task};
 use crate::domain::tracking::{is_stale, CaptureType, Location, Source, Timeline, TimelineEntry};
 use crate::domain::Stage;
 use crate::error::{Error, Result};
@@ -50,6 +50,12 @@ pub(crate) async fn scheduled_pull(shared: &Shared) -> Result<()> {
     pull(shared).await.map(|_| ())
 }
 
+/// One pull now, waiting for a pull already running to finish first (`sync_now`, the app).
+pub(crate) async fn pull_now(shared: &Shared) -> Result<TrackingReport> {
+    let _gate = shared.tracking_gate.lock().await;
+    pull(shared).await
+}
+
 /// One pull with the gate already held; tells listeners which stops changed.
 async fn pull(shared: &Shared) -> Result<TrackingReport> {
     let report = service::pull_tracking(&shared.api, &shared.store, shared.clock.as_ref()).await?;
@@ -78,11 +84,13 @@ fn notify(shared: &Shared, report: &TrackingReport) {
 impl Driver {
     /// Pulls tracking now (waiting for a pull already running to finish first).
     pub fn pull_tracking_now(&self) -> Result<TrackingReport> {
+        self.runtime.block_on(pull_now(&self.shared))
+    }
+
+    /// [`Driver::pull_tracking_now`] as a [`Task`] on the core's runtime, for async callers.
+    pub fn pull_tracking_task(&self) -> Task<Result<TrackingReport>> {
         let shared = self.shared.clone();
-        self.runtime.block_on(async move {
-            let _gate = shared.tracking_gate.lock().await;
-            pull(&shared).await
-        })
+        self.spawn(async move { pull_now(&shared).await })
     }
 
     /// The tracking timeline of a consignment and of each of its pallets: UPN's events, and

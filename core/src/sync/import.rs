@@ -35,7 +35,7 @@ pub async fn import_consignments(
             "UPN sent a record that was refused");
     }
     let changes = feed_changes(feed, now());
-    let counts = lock(store)?.apply_feed(&changes)?;
+    let counts = super::blocking(|| lock(store)?.apply_feed(&changes))?;
     tracing::info!(?counts, refused = refused.len(), "consignments imported");
     Ok(ImportReport {
         counts,

@@ -185,7 +185,7 @@ pub async fn pull_tracking(
     clock: &dyn Clock,
 ) -> Result<TrackingReport> {
     note_attempt(store, clock.now())?;
-    let mut report = process_pending(store, clock)?;
+    let mut report = super::blocking(|| process_pending(store, clock))?;
     let data_dir = data_dir(store)?;
     report.batch_size = batch_size_of(store)?;
     for _ in 0..MAX_BATCHES_PER_PULL {
@@ -258,7 +258,7 @@ async fn take_one(
     let inbox_id = commit_or_spill(store, data_dir, &raw, clock).await?;
     failpoint::hit(FAILPOINT_AFTER_INBOX_COMMIT);
     report.batches += 1;
-    match process(store, inbox_id, &raw.body, clock, report)? {
+    match super::blocking(|| process(store, inbox_id, &raw.body, clock, report))? {
         Outcome::Applied { remaining, events } => {
             let take = Take::Received {
                 asked,
@@ -291,8 +291,15 @@ async fn commit_or_spill(
     let mut attempt = 1;
     let failure = loop {
         failpoint::hit(FAILPOINT_BEFORE_INBOX_COMMIT);
-        let stored = lock(store).and_then(|mut s| {
-            s.try_store_tracking_response(&raw.body, raw.server_time, clock.now(), COMMIT_BUSY_WAIT)
+        let stored = super::blocking(|| {
+            lock(store).and_then(|mut s| {
+                s.try_store_tracking_response(
+                    &raw.body,
+                    raw.server_time,
+                    clock.now(),
+                    COMMIT_BUSY_WAIT,
+                )
+            })
         });
         match stored {
             Ok(id) => return Ok(id),

@@ -47,7 +47,7 @@ impl Snapshot {
 }
 
 pub fn snapshot(data_dir: &Path) -> Snapshot {
-    let db = data_dir.join(upn_core::store::DB_FILE_NAME);
+    let db = data_dir.join(upn_core::testing::store::DB_FILE_NAME);
     let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("a read-only connection");
     let mut names: Vec<String> = conn
@@ -101,7 +101,9 @@ fn list(root: &Path, dir: &Path, out: &mut Vec<String>) {
         if path.is_dir() {
             out.push(format!("{name}/"));
             list(root, &path, out);
-        } else if !name.starts_with(upn_core::store::DB_FILE_NAME) && !name.ends_with(".lock") {
+        } else if !name.starts_with(upn_core::testing::store::DB_FILE_NAME)
+            && !name.ends_with(".lock")
+        {
             let bytes = std::fs::read(&path).unwrap_or_default();
             out.push(format!("{name} {} {}", bytes.len(), sha256_hex(&bytes)));
         }

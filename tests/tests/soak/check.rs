@@ -9,10 +9,10 @@ use upn_core::digest::sha256_hex;
 use upn_core::domain::outbox::{badge, CaptureKind, ItemState};
 use upn_core::domain::tracking::{current_stages, CaptureType, Source, StageMark, TrackingEvent};
 use upn_core::domain::Stage;
-use upn_core::store::blobs::BLOB_DIR_NAME;
-use upn_core::store::captures::Capture;
-use upn_core::store::DB_FILE_NAME;
-use upn_core::sync::tracking::SPILL_DIR_NAME;
+use upn_core::testing::store::blobs::BLOB_DIR_NAME;
+use upn_core::testing::store::DB_FILE_NAME;
+use upn_core::testing::sync::tracking::SPILL_DIR_NAME;
+use upn_core::Capture;
 
 use crate::day::Day;
 

@@ -14,9 +14,9 @@ use upn_core::digest::sha256_hex;
 use upn_core::domain::outbox::CaptureKind;
 use upn_core::driver::{IdSource, Seams};
 use upn_core::failpoint::{inject_io_fault, HookGuard};
-use upn_core::store::tracking::FAULT_INBOX_DISK_FULL;
-use upn_core::store::{DB_FILE_NAME, FAILPOINT_STORE_ACCESS, FAILPOINT_STORE_IN_TX};
-use upn_core::sync::tracking::{FAILPOINT_BEFORE_INBOX_COMMIT, FAULT_LOW_SPACE};
+use upn_core::testing::store::tracking::FAULT_INBOX_DISK_FULL;
+use upn_core::testing::store::{DB_FILE_NAME, FAILPOINT_STORE_ACCESS, FAILPOINT_STORE_IN_TX};
+use upn_core::testing::sync::tracking::{FAILPOINT_BEFORE_INBOX_COMMIT, FAULT_LOW_SPACE};
 use upn_core::upn::{ApiKey, DynUpnApi, UpnConfig};
 use upn_core::{Driver, DriverConfig, Error};
 use upn_sim::rng::SplitMix64;
@@ -358,7 +358,7 @@ impl Day {
     fn spill_files(&self) -> usize {
         std::fs::read_dir(
             self.data_dir()
-                .join(upn_core::sync::tracking::SPILL_DIR_NAME),
+                .join(upn_core::testing::sync::tracking::SPILL_DIR_NAME),
         )
         .map_or(0, |d| d.count())
     }
