@@ -15,6 +15,8 @@ mod documents;
 mod error;
 mod invoice;
 mod listener;
+mod live;
+mod logs;
 mod records;
 mod support;
 
@@ -31,6 +33,10 @@ pub use invoice::{
     InvoiceLineRecord, InvoiceMatchRecord, InvoiceNearMissReason, InvoiceNearMissRecord,
 };
 pub use listener::{DriverListener, ListenerHandle};
+pub use live::{
+    DrainCancellation, StopChangeKindRecord, StopChangeRecord, StopListUpdateRecord, StopPhase,
+};
+pub use logs::{log_lines_dropped, set_log_listener, LogLevel, LogListener, LogRecord};
 pub use records::{
     CaptureKind, CaptureRecord, ConsignmentRecord, DiagnosticsRecord, DrainSummary, FlushEnd,
     FlushSummary, GpsFixRecord, ImportSummary, OutboxItemRecord, OutboxState, OutboxStatsRecord,
@@ -221,13 +227,34 @@ impl DriverCore {
 
     /// Does as much outbox work as fits in `deadline_ms` milliseconds from now (a background
     /// task's window: WorkManager, BGProcessingTask) and stops cleanly; whatever was cut short
-    /// is left consistent and goes next time. Runs whatever `set_online` said.
+    /// is left consistent and goes next time. Runs whatever `set_online` said. Cancelling the
+    /// coroutine or task awaiting it cancels the drain (as `drain_cancellable` does).
     pub async fn drain(&self, deadline_ms: u64) -> Result<DrainSummary, CoreError> {
+        self.drain_cancellable(deadline_ms, DrainCancellation::new())
+            .await
+    }
+
+    /// `drain` that also stops within moments when `cancellation.cancel()` is called (from
+    /// `DrainWorker.onStopped`, a BGTask's expiration handler, any thread) or when the awaiting
+    /// coroutine or task is cancelled: the outbox is released at once, so the next drain starts
+    /// without waiting; the summary ends `Cancelled` and what it left goes next time.
+    pub async fn drain_cancellable(
+        &self,
+        deadline_ms: u64,
+        cancellation: Arc<DrainCancellation>,
+    ) -> Result<DrainSummary, CoreError> {
         let driver = self.driver()?;
-        off_thread("drain", move || {
-            Ok(driver.drain(Duration::from_millis(deadline_ms))?.into())
+        let token = cancellation.token.clone();
+        // Dropped with this future (the foreign side cancelled it) before it completed: cancel.
+        let mut on_drop = live::CancelOnDrop(Some(token.clone()));
+        let result = off_thread("drain", move || {
+            Ok(driver
+                .drain_cancellable(Duration::from_millis(deadline_ms), &token)?
+                .into())
         })
-        .await
+        .await;
+        on_drop.disarm();
+        result
     }
 
     /// The ordered stop list: open work first (most urgent first), then delivered, then
@@ -321,16 +348,17 @@ impl DriverCore {
         })
     }
 
-    /// Registers `listener`. It first hears the current state of every stop and outbox item
-    /// (on this thread, before this returns), then every change (on core threads). Keep the
-    /// handle: `cancel()` or dropping it unregisters the listener.
+    /// Registers `listener`. It first hears the current state of every stop and outbox item and
+    /// then the whole list (`on_stop_list_changed`, the end of the replay), on this thread
+    /// before this returns; then every change, from the core's dispatcher thread, with no gap
+    /// and nothing repeated. Keep the handle: `cancel()` or dropping it unregisters the listener.
     pub fn subscribe(
         &self,
         listener: Arc<dyn DriverListener>,
     ) -> Result<Arc<ListenerHandle>, CoreError> {
         guard("subscribe", || {
             let bridge = Arc::new(listener::Bridge(listener));
-            let subscription = self.driver()?.subscribe(bridge)?;
+            let (_, subscription) = self.driver()?.subscribe(bridge)?;
             Ok(Arc::new(ListenerHandle::new(subscription)))
         })
     }

@@ -159,6 +159,9 @@ pub enum FlushEnd {
     Offline,
     /// The deadline came first; the rest is left consistent and goes next time.
     Deadline,
+    /// The drain was cancelled (`DrainCancellation.cancel()`, the coroutine or task
+    /// cancelled); the rest is left consistent and goes next time.
+    Cancelled,
 }
 
 impl From<CoreFlushEnd> for FlushEnd {
@@ -167,6 +170,7 @@ impl From<CoreFlushEnd> for FlushEnd {
             CoreFlushEnd::Done => FlushEnd::Done,
             CoreFlushEnd::Offline => FlushEnd::Offline,
             CoreFlushEnd::Deadline => FlushEnd::Deadline,
+            CoreFlushEnd::Cancelled => FlushEnd::Cancelled,
         }
     }
 }
@@ -221,6 +225,8 @@ pub struct StopRecord {
     /// an unknown stage code verbatim.
     pub status: String,
     pub sync: SyncBadge,
+    /// The section of the list the stop is in (the list's first sort key).
+    pub phase: crate::live::StopPhase,
 }
 
 fn window_text(w: Option<upn_core::domain::Window>) -> Option<String> {
@@ -245,6 +251,7 @@ impl From<&Stop> for StopRecord {
             instructions: c.instructions.clone(),
             status: s.status.code(),
             sync: s.sync.into(),
+            phase: s.phase.into(),
         }
     }
 }
