@@ -388,6 +388,8 @@ val TESTS =
                     object : DriverListener {
                         override fun onStopChanged(stop: StopRecord) = maybeThrow()
 
+                        override fun onStopListChanged(update: com.upn.driver.core.StopListUpdateRecord) = maybeThrow()
+
                         override fun onOutboxItemChanged(item: OutboxItemRecord) = maybeThrow()
 
                         override fun onUploadProgress(progress: UploadProgressRecord) = maybeThrow()
@@ -453,4 +455,4 @@ val TESTS =
                 reopened.close()
             }
         },
-    )
+    ) + LIVE_TESTS
