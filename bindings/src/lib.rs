@@ -20,6 +20,8 @@ mod documents;
 mod error;
 mod invoice;
 mod listener;
+mod live;
+mod logs;
 mod records;
 mod support;
 
@@ -36,6 +38,10 @@ pub use invoice::{
     InvoiceLineRecord, InvoiceMatchRecord, InvoiceNearMissReason, InvoiceNearMissRecord,
 };
 pub use listener::{DriverListener, ListenerHandle};
+pub use live::{
+    DrainCancellation, StopChangeKindRecord, StopChangeRecord, StopListUpdateRecord, StopPhase,
+};
+pub use logs::{log_lines_dropped, set_log_listener, LogLevel, LogListener, LogRecord};
 pub use records::{
     CaptureKind, CaptureRecord, ConsignmentRecord, DiagnosticsRecord, DrainSummary, FlushEnd,
     FlushSummary, GpsFixRecord, ImportSummary, OutboxItemRecord, OutboxState, OutboxStatsRecord,
@@ -215,11 +221,28 @@ impl DriverCore {
 
     /// Does as much outbox work as fits in `deadline_ms` milliseconds from now (a background
     /// task's window: WorkManager, BGProcessingTask) and stops cleanly; whatever was cut short
-    /// is left consistent and goes next time. Runs whatever `set_online` said.
+    /// is left consistent and goes next time. Runs whatever `set_online` said. Cancelling the
+    /// coroutine or task awaiting it cancels the drain (as `drain_cancellable` does).
     pub async fn drain(&self, deadline_ms: u64) -> Result<DrainSummary, CoreError> {
+        self.drain_cancellable(deadline_ms, DrainCancellation::new())
+            .await
+    }
+
+    /// `drain` that also stops within moments when `cancellation.cancel()` is called (from
+    /// `DrainWorker.onStopped`, a BGTask's expiration handler, any thread) or when the awaiting
+    /// coroutine or task is cancelled: the outbox is released at once, so the next drain starts
+    /// without waiting; the summary ends `Cancelled` and what it left goes next time.
+    pub async fn drain_cancellable(
+        &self,
+        deadline_ms: u64,
+        cancellation: Arc<DrainCancellation>,
+    ) -> Result<DrainSummary, CoreError> {
         let driver = self.driver()?;
         let budget = Duration::from_millis(deadline_ms);
-        Ok(on_core("drain", driver.drain_task(budget)).await??.into())
+        // Dropping this future (the coroutine or Swift task cancelled) drops the task, which
+        // stops the drain at its next await, as `cancellation.cancel()` does.
+        let task = driver.drain_task(budget, cancellation.token.clone());
+        Ok(on_core("drain", task).await??.into())
     }
 
     /// The ordered stop list: open work first (most urgent first), then delivered, then
@@ -311,16 +334,17 @@ impl DriverCore {
         })
     }
 
-    /// Registers `listener`. It first hears the current state of every stop and outbox item
-    /// (on this thread, before this returns), then every change (on core threads). Keep the
-    /// handle: `cancel()` or dropping it unregisters the listener.
+    /// Registers `listener`. It first hears the current state of every stop and outbox item and
+    /// then the whole list (`on_stop_list_changed`, the end of the replay), on this thread
+    /// before this returns; then every change, from the core's dispatcher thread, with no gap
+    /// and nothing repeated. Keep the handle: `cancel()` or dropping it unregisters the listener.
     pub fn subscribe(
         &self,
         listener: Arc<dyn DriverListener>,
     ) -> Result<Arc<ListenerHandle>, CoreError> {
         guard("subscribe", || {
             let bridge = Arc::new(listener::Bridge(listener));
-            let subscription = self.driver()?.subscribe(bridge)?;
+            let (_, subscription) = self.driver()?.subscribe(bridge)?;
             Ok(Arc::new(ListenerHandle::new(subscription)))
         })
     }

@@ -9,16 +9,24 @@ use std::sync::{Arc, Mutex};
 
 use upn_core::domain::outbox::OutboxItem;
 use upn_core::domain::Stop;
-use upn_core::listener::{Subscription, UploadProgress};
+use upn_core::listener::{StopListUpdate, Subscription, UploadProgress};
 
+use crate::live::StopListUpdateRecord;
 use crate::records::{OutboxItemRecord, StopRecord, UploadProgressRecord};
 
-/// Implemented by the app to hear about changes. On `subscribe`, the listener first hears the
-/// current state of every stop and every outbox item, then each change as it happens.
+/// Implemented by the app to hear about changes. On `subscribe`, before it returns and on the
+/// calling thread, the listener first hears the current state: every stop, every outbox item,
+/// then `on_stop_list_changed` with the whole list (the end of the replay, numbered `seq`).
+/// Then each change as it happens, from the core's dispatcher thread (never from inside an
+/// upload: a slow listener delays nothing but its own updates, which are coalesced).
 #[uniffi::export(with_foreign)]
 pub trait DriverListener: Send + Sync {
-    /// A stop's status or sync badge changed.
+    /// A stop was added, or its status, sync badge, phase or position changed, or it was
+    /// cancelled. Comes just before the `on_stop_list_changed` it belongs to.
     fn on_stop_changed(&self, stop: StopRecord);
+    /// A new version of the whole ordered stop list, with what changed per stop (removed stops
+    /// appear only here). Replace the UI's list with `update.stops`.
+    fn on_stop_list_changed(&self, update: StopListUpdateRecord);
     /// An outbox item changed state (queued, sending, sent, needs attention, ...).
     fn on_outbox_item_changed(&self, item: OutboxItemRecord);
     /// Bytes of a signature or photo upload on their way.
@@ -39,6 +47,10 @@ impl Bridge {
 impl upn_core::listener::DriverListener for Bridge {
     fn stop_changed(&self, stop: &Stop) {
         self.call(|l| l.on_stop_changed(stop.into()));
+    }
+
+    fn stop_list_changed(&self, update: &StopListUpdate) {
+        self.call(|l| l.on_stop_list_changed(update.into()));
     }
 
     fn outbox_item_changed(&self, item: &OutboxItem) {

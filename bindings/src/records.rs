@@ -162,6 +162,9 @@ pub enum FlushEnd {
     /// Only in `sync_now`'s summary: the pass could not run (the device's storage failed);
     /// `SyncSummary.flush_error` says why. Nothing was sent; everything stays queued.
     Failed,
+    /// The drain was cancelled (`DrainCancellation.cancel()`, the coroutine or task
+    /// cancelled); the rest is left consistent and goes next time.
+    Cancelled,
 }
 
 impl From<CoreFlushEnd> for FlushEnd {
@@ -170,6 +173,7 @@ impl From<CoreFlushEnd> for FlushEnd {
             CoreFlushEnd::Done => FlushEnd::Done,
             CoreFlushEnd::Offline => FlushEnd::Offline,
             CoreFlushEnd::Deadline => FlushEnd::Deadline,
+            CoreFlushEnd::Cancelled => FlushEnd::Cancelled,
         }
     }
 }
@@ -224,6 +228,8 @@ pub struct StopRecord {
     /// an unknown stage code verbatim.
     pub status: String,
     pub sync: SyncBadge,
+    /// The section of the list the stop is in (the list's first sort key).
+    pub phase: crate::live::StopPhase,
 }
 
 fn window_text(w: Option<upn_core::domain::Window>) -> Option<String> {
@@ -248,6 +254,7 @@ impl From<&Stop> for StopRecord {
             instructions: c.instructions.clone(),
             status: s.status.code(),
             sync: s.sync.into(),
+            phase: s.phase.into(),
         }
     }
 }

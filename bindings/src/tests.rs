@@ -59,12 +59,16 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 struct Recorder {
     stops: Mutex<Vec<StopRecord>>,
     items: Mutex<Vec<OutboxItemRecord>>,
+    lists: Mutex<Vec<StopListUpdateRecord>>,
     progress: AtomicU32,
 }
 
 impl DriverListener for Recorder {
     fn on_stop_changed(&self, stop: StopRecord) {
         self.stops.lock().unwrap().push(stop);
+    }
+    fn on_stop_list_changed(&self, update: StopListUpdateRecord) {
+        self.lists.lock().unwrap().push(update);
     }
     fn on_outbox_item_changed(&self, item: OutboxItemRecord) {
         self.items.lock().unwrap().push(item);
@@ -80,6 +84,9 @@ struct Thrower(AtomicU32);
 impl DriverListener for Thrower {
     fn on_stop_changed(&self, _: StopRecord) {
         self.0.fetch_add(1, Ordering::Relaxed);
+        panic!("listener bug");
+    }
+    fn on_stop_list_changed(&self, _: StopListUpdateRecord) {
         panic!("listener bug");
     }
     fn on_outbox_item_changed(&self, _: OutboxItemRecord) {
@@ -407,4 +414,113 @@ fn an_app_without_a_rust_subscriber_still_keeps_recent_log_lines_for_support() {
     assert!(log.contains("consignments imported"), "{log}");
     assert!(!log.contains(&sim.api_key()), "no key in the log");
     block_on(core.shutdown(5_000));
+}
+
+#[test]
+fn the_stop_list_replays_as_one_version_and_a_signed_stop_is_done_on_device() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    block_on(core.import_now()).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let _handle = core.subscribe(recorder.clone()).unwrap();
+    let replay = recorder
+        .lists
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("the replay's list");
+    assert_eq!(replay.stops, core.stops().unwrap());
+    assert!(replay
+        .changes
+        .iter()
+        .all(|c| c.kind == StopChangeKindRecord::Added));
+    let barcode = replay.stops[0].barcode.clone();
+    assert_eq!(replay.stops[0].phase, StopPhase::Open);
+
+    block_on(core.sign(
+        barcode.clone(),
+        samples::signature_png(5),
+        "Ana Ruiz".into(),
+        now_ms(),
+        None,
+    ))
+    .unwrap();
+    let stop = core
+        .stops()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.barcode == barcode)
+        .unwrap();
+    assert_eq!(stop.phase, StopPhase::DoneOnDevice);
+    assert_eq!(stop.position, 4, "below the open stops");
+    wait_until("the new version", || {
+        recorder.lists.lock().unwrap().iter().any(|u| {
+            u.seq > replay.seq
+                && u.stops
+                    .iter()
+                    .any(|s| s.barcode == barcode && s.phase == StopPhase::DoneOnDevice)
+        })
+    });
+}
+
+#[test]
+fn dropping_the_drain_future_cancels_the_drain_and_frees_the_core() {
+    let sim = Simulator::start_background(
+        SimConfig {
+            seed: 12,
+            consignments: 1,
+            throttle_bytes_per_s: Some(40_000),
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .expect("the simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    block_on(core.import_now()).unwrap();
+    let barcode = core.stops().unwrap()[0].barcode.clone();
+    block_on(core.sign(
+        barcode.clone(),
+        samples::signature_png(6),
+        "Ola Berg".into(),
+        now_ms(),
+        None,
+    ))
+    .unwrap();
+    block_on(core.add_photo(
+        barcode,
+        samples::photo_jpeg(6, 2400, 1800),
+        PhotoKind::Goods,
+        now_ms(),
+        None,
+    ))
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // The app's coroutine is cancelled while the photo is on its way: the future is dropped.
+    let abandoned = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_millis(1_500), core.drain(120_000)).await
+    });
+    assert!(
+        abandoned.is_err(),
+        "the drain was still running: {abandoned:?}"
+    );
+    // The drain's thread lets go of the core within a second (it would upload for many more).
+    let driver = core.driver().unwrap();
+    let until = Instant::now() + Duration::from_secs(1);
+    while Arc::strong_count(&driver) > 2 {
+        assert!(Instant::now() < until, "the abandoned drain kept running");
+        std::thread::yield_now();
+    }
+    drop(driver);
+    // An explicit cancellation: returns at once, `Cancelled`, nothing lost.
+    let cancellation = DrainCancellation::new();
+    cancellation.cancel();
+    let summary = block_on(core.drain_cancellable(60_000, cancellation)).unwrap();
+    assert_eq!(summary.flush.ended, FlushEnd::Cancelled);
+    assert_eq!(summary.pending, 1);
 }

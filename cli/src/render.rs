@@ -30,6 +30,8 @@ pub struct StopJson {
     pub instructions: Option<String>,
     pub status: String,
     pub sync: &'static str,
+    /// `open`, `done_on_device`, `done` or `cancelled`: the list's section (as the FFI's `phase`).
+    pub phase: &'static str,
 }
 
 impl From<&Stop> for StopJson {
@@ -50,6 +52,7 @@ impl From<&Stop> for StopJson {
             instructions: c.instructions.clone(),
             status: s.status.code(),
             sync: s.sync.code(),
+            phase: s.phase.code(),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - `store`: the on-device SQLite database and its migrations.
 //! - [`upn`]: the UPN API contract (wire types) behind the [`upn::UpnApi`] trait, and its HTTP client.
 //! - `sync`: services that move data between UPN and the store.
+pub mod cancel;
 pub mod clock;
 pub mod digest;
 pub mod domain;
@@ -31,6 +32,7 @@ pub(crate) mod sync;
 pub mod testing;
 pub mod upn;
 
+pub use cancel::CancelToken;
 pub use domain::tracking::{PalletTimeline, Timeline, TimelineEntry};
 pub use driver::{
     ConsignmentDetail, Driver, DriverConfig, SyncOutcome, SyncReport, Task, TaskError,

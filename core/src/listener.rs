@@ -1,12 +1,32 @@
-//! How the app hears about changes: a listener registry. A subscription ends when its handle is
-//! dropped. Listener calls happen on the core's threads and must return quickly.
+//! How the app hears about changes: a listener registry and its dispatcher.
+//!
+//! Nothing that changes state ever calls a listener. Producers (a capture, the flush, an import,
+//! a tracking pull) only post to a small mailbox and return; one dispatcher thread per core
+//! calls the listeners. So a slow listener (a Kotlin callback hopping threads, a debugger) never
+//! delays an upload, and a listener may call back into the core.
+//!
+//! The mailbox is bounded and coalesces while a listener is slow: the stop list is one "dirty"
+//! flag (the dispatcher reads and publishes the whole list once per round), progress keeps the
+//! latest value per capture, and outbox item changes beyond [`MAX_QUEUED_ITEMS`] keep only the
+//! latest state per capture (then the oldest are dropped and counted).
+//!
+//! The stop list is published as numbered versions (`seq`). `subscribe` reads the list, numbers
+//! it and registers the listener under one lock, so the snapshot it returns and the updates the
+//! listener hears form one gap-free sequence: every update has `seq` > the snapshot's, none is
+//! repeated. Each listener's per-stop changes are computed against the last list *it* was
+//! given, so coalescing never hides a change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::domain::outbox::OutboxItem;
+use crate::domain::stop_list::{diff, StopChange, StopChangeKind};
 use crate::domain::Stop;
+use crate::error::Result;
+
+/// Outbox item changes kept for delivery before the mailbox coalesces them.
+pub const MAX_QUEUED_ITEMS: usize = 1000;
 
 /// Bytes of one upload on their way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,20 +37,83 @@ pub struct UploadProgress {
     pub total: u64,
 }
 
+/// A new version of the stop list: the whole ordered list (positions included) after which the
+/// UI is consistent, and what changed per stop since the list this listener was last given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopListUpdate {
+    /// Increases by one per published version; later versions may be skipped (coalesced).
+    pub seq: u64,
+    pub stops: Vec<Stop>,
+    pub changes: Vec<StopChange>,
+}
+
+/// What `subscribe` returns beside the subscription: the state the listener's updates start
+/// from. Updates the listener hears have `seq` greater than this `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveStops {
+    pub seq: u64,
+    pub stops: Vec<Stop>,
+    /// Everything not yet acknowledged by UPN, oldest first.
+    pub outbox: Vec<OutboxItem>,
+}
+
 /// Implemented by the app (through the FFI) or the CLI. Every method has a no-op default.
+/// Called on the core's dispatcher thread, one call at a time, never inside the core's work.
 pub trait DriverListener: Send + Sync + 'static {
-    /// A stop's status or sync badge changed.
+    /// A stop was added, changed (status, badge, phase or position) or cancelled. Called for
+    /// each such stop just before the [`DriverListener::stop_list_changed`] it belongs to.
     fn stop_changed(&self, _stop: &Stop) {}
+    /// A new version of the whole stop list (removed stops are only in `changes`).
+    fn stop_list_changed(&self, _update: &StopListUpdate) {}
     /// An outbox item changed state (queued, sending, sent, needs attention, ...).
     fn outbox_item_changed(&self, _item: &OutboxItem) {}
     /// Upload progress of a photo or signature.
     fn upload_progress(&self, _progress: &UploadProgress) {}
 }
 
+/// The last stop list published, numbered.
+#[derive(Default)]
+struct Published {
+    seq: u64,
+    stops: Arc<Vec<Stop>>,
+}
+
+struct Entry {
+    listener: Arc<dyn DriverListener>,
+    /// The stop list this listener was last given (its snapshot, then each update).
+    seen: Mutex<(u64, Arc<Vec<Stop>>)>,
+    /// Outbox item changes numbered below this were in its snapshot.
+    items_from: u64,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    items: VecDeque<(u64, OutboxItem)>,
+    next_item: u64,
+    progress: Vec<UploadProgress>,
+    stops_dirty: bool,
+    closed: bool,
+}
+
+impl Mailbox {
+    fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.progress.is_empty() && !self.stops_dirty
+    }
+}
+
 #[derive(Default)]
 pub struct Listeners {
     next_id: AtomicU64,
-    registered: Mutex<BTreeMap<u64, Arc<dyn DriverListener>>>,
+    registered: Mutex<BTreeMap<u64, Arc<Entry>>>,
+    published: Mutex<Published>,
+    mailbox: Mutex<Mailbox>,
+    posted: Condvar,
+    dropped: AtomicU64,
+}
+
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A listener panicking elsewhere must not stop delivery: the data stays consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Keeps a listener registered; dropping it unregisters the listener.
@@ -42,11 +125,7 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(listeners) = self.listeners.upgrade() {
-            listeners
-                .registered
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&self.id);
+            relock(&listeners.registered).remove(&self.id);
         }
     }
 }
@@ -58,38 +137,238 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Listeners {
-    pub fn subscribe(self: &Arc<Self>, listener: Arc<dyn DriverListener>) -> Subscription {
+    /// Registers `listener` and returns the state its updates start from. `read_stops` and
+    /// `read_outbox` read the store; they run under the publishing lock so no version is
+    /// published between the snapshot and the registration. Before this returns, the listener
+    /// hears that state on the calling thread (each stop, each outbox item, then the list as a
+    /// [`StopListUpdate`] numbered `seq`: the end of the replay), and the dispatcher's calls
+    /// to it wait until the replay is over, so they never overtake it.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        listener: Arc<dyn DriverListener>,
+        read_stops: impl FnOnce() -> Result<Vec<Stop>>,
+        read_outbox: impl FnOnce() -> Result<Vec<OutboxItem>>,
+    ) -> Result<(LiveStops, Subscription)> {
+        let mut published = relock(&self.published);
+        let bumped = publish(&mut published, read_stops()?);
+        // A change landing here is published after this listener is registered (it waits
+        // for the lock held here), so the listener hears it; the race tests open this window.
+        crate::failpoint::hit("listeners.subscribe.after_snapshot");
+        // Item changes posted before this point are in the outbox read below.
+        let items_from = relock(&self.mailbox).next_item;
+        let outbox = read_outbox()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.registered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, listener);
-        Subscription {
-            id,
-            listeners: Arc::downgrade(self),
+        let entry = Arc::new(Entry {
+            listener,
+            seen: Mutex::new((published.seq, published.stops.clone())),
+            items_from,
+        });
+        let replaying = relock(&entry.seen);
+        relock(&self.registered).insert(id, entry.clone());
+        let live = LiveStops {
+            seq: published.seq,
+            stops: published.stops.as_ref().clone(),
+            outbox,
+        };
+        drop(published);
+        if bumped {
+            // Earlier listeners have not seen this version yet.
+            self.stops_dirty();
         }
+        replay(entry.listener.as_ref(), &live);
+        drop(replaying);
+        Ok((
+            live,
+            Subscription {
+                id,
+                listeners: Arc::downgrade(self),
+            },
+        ))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.registered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        relock(&self.registered).is_empty()
     }
 
-    /// Calls `f` on each listener, outside the registry lock (a listener may unsubscribe).
-    pub fn each(&self, f: impl Fn(&dyn DriverListener)) {
-        let listeners: Vec<_> = self
-            .registered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for listener in listeners {
-            f(listener.as_ref());
+    /// Changes dropped because the mailbox was full (a listener far too slow).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The stop list may have changed: the dispatcher re-reads it.
+    pub fn stops_dirty(&self) {
+        self.post(|m| m.stops_dirty = true);
+    }
+
+    /// An outbox item changed (its stop's badge and phase may have too).
+    pub fn item_changed(&self, item: OutboxItem) {
+        let mut dropped = 0;
+        self.post(|m| {
+            let seq = m.next_item;
+            m.next_item += 1;
+            if m.items.len() >= MAX_QUEUED_ITEMS {
+                dropped = coalesce(&mut m.items);
+            }
+            m.items.push_back((seq, item));
+            m.stops_dirty = true;
+        });
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    /// The latest progress of an upload replaces any not yet delivered.
+    pub fn progress(&self, progress: UploadProgress) {
+        self.post(|m| {
+            match m
+                .progress
+                .iter_mut()
+                .find(|p| p.capture_id == progress.capture_id)
+            {
+                Some(slot) => *slot = progress,
+                None => m.progress.push(progress),
+            }
+        });
+    }
+
+    /// Ends the dispatcher (the core is closing); later posts are ignored.
+    pub fn close(&self) {
+        self.post(|m| m.closed = true);
+    }
+
+    fn post(&self, f: impl FnOnce(&mut Mailbox)) {
+        let mut mailbox = relock(&self.mailbox);
+        if mailbox.closed {
+            return;
+        }
+        f(&mut mailbox);
+        drop(mailbox);
+        self.posted.notify_one();
+    }
+
+    /// Starts the dispatcher thread. `read_stops` reads the current stop list (`None`: the
+    /// core is gone or the store failed; the list is read again at the next change).
+    pub fn spawn_dispatcher(
+        self: &Arc<Self>,
+        read_stops: impl Fn() -> Option<Vec<Stop>> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let listeners = self.clone();
+        std::thread::Builder::new()
+            .name("upn-listeners".into())
+            .spawn(move || listeners.dispatch(read_stops))
+            .map(|_| ())
+    }
+
+    fn dispatch(&self, read_stops: impl Fn() -> Option<Vec<Stop>>) {
+        loop {
+            let round = {
+                let mut mailbox = relock(&self.mailbox);
+                while mailbox.is_empty() && !mailbox.closed {
+                    mailbox = self.posted.wait(mailbox).unwrap_or_else(|p| p.into_inner());
+                }
+                if mailbox.closed {
+                    return;
+                }
+                Mailbox {
+                    items: std::mem::take(&mut mailbox.items),
+                    progress: std::mem::take(&mut mailbox.progress),
+                    stops_dirty: std::mem::take(&mut mailbox.stops_dirty),
+                    ..Mailbox::default()
+                }
+            };
+            if round.stops_dirty {
+                let mut published = relock(&self.published);
+                if let Some(stops) = read_stops() {
+                    publish(&mut published, stops);
+                }
+            }
+            self.deliver(&round);
         }
     }
+
+    /// Calls each listener with this round's changes and, if it has not had it yet, the
+    /// published stop list (a listener registered meanwhile already has it: its `seen` is as
+    /// new). Holding the listener's `seen` lock keeps its calls in order with its replay.
+    fn deliver(&self, round: &Mailbox) {
+        let (seq, stops) = {
+            let published = relock(&self.published);
+            (published.seq, published.stops.clone())
+        };
+        let entries: Vec<Arc<Entry>> = relock(&self.registered).values().cloned().collect();
+        for entry in &entries {
+            let mut seen = relock(&entry.seen);
+            let listener = entry.listener.as_ref();
+            for (_, item) in round.items.iter().filter(|(n, _)| *n >= entry.items_from) {
+                listener.outbox_item_changed(item);
+            }
+            for progress in &round.progress {
+                listener.upload_progress(progress);
+            }
+            if seen.0 >= seq {
+                continue;
+            }
+            let changes = diff(&seen.1, &stops);
+            for change in changes.iter().filter(|c| c.kind != StopChangeKind::Removed) {
+                if let Some(stop) = stops
+                    .iter()
+                    .find(|s| s.consignment.barcode == change.barcode)
+                {
+                    listener.stop_changed(stop);
+                }
+            }
+            listener.stop_list_changed(&StopListUpdate {
+                seq,
+                stops: stops.as_ref().clone(),
+                changes,
+            });
+            *seen = (seq, stops.clone());
+        }
+    }
+}
+
+/// What a new listener hears first: the state `subscribe` returns, ending with the whole list.
+fn replay(listener: &dyn DriverListener, live: &LiveStops) {
+    for stop in &live.stops {
+        listener.stop_changed(stop);
+    }
+    for item in &live.outbox {
+        listener.outbox_item_changed(item);
+    }
+    listener.stop_list_changed(&StopListUpdate {
+        seq: live.seq,
+        stops: live.stops.clone(),
+        changes: live
+            .stops
+            .iter()
+            .map(|s| StopChange {
+                barcode: s.consignment.barcode.clone(),
+                kind: StopChangeKind::Added,
+            })
+            .collect(),
+    });
+}
+
+/// Numbers `stops` as a new version if it differs from the last one. Returns whether it did.
+fn publish(published: &mut Published, stops: Vec<Stop>) -> bool {
+    if *published.stops == stops {
+        return false;
+    }
+    published.seq += 1;
+    published.stops = Arc::new(stops);
+    true
+}
+
+/// Makes room in a full item queue: keeps only the latest change per capture, then drops the
+/// oldest if it is still full. Returns how many changes were dropped.
+fn coalesce(items: &mut VecDeque<(u64, OutboxItem)>) -> u64 {
+    let before = items.len();
+    let mut latest: std::collections::HashMap<String, u64> = Default::default();
+    for (seq, item) in items.iter() {
+        latest.insert(item.id.clone(), *seq);
+    }
+    items.retain(|(seq, item)| latest.get(&item.id) == Some(seq));
+    if items.len() >= MAX_QUEUED_ITEMS {
+        items.pop_front();
+    }
+    (before - items.len()) as u64
 }
 
 #[cfg(test)]
@@ -105,21 +384,36 @@ mod tests {
         }
     }
 
+    fn progress(sent: u64) -> UploadProgress {
+        UploadProgress {
+            capture_id: "c".into(),
+            barcode: "b".into(),
+            sent,
+            total: 2,
+        }
+    }
+
     #[test]
     fn dropping_the_subscription_unsubscribes() {
         let listeners = Arc::new(Listeners::default());
         let counter = Arc::new(Counter::default());
-        let progress = UploadProgress {
-            capture_id: "c".into(),
-            barcode: "b".into(),
-            sent: 1,
-            total: 2,
-        };
-        let sub = listeners.subscribe(counter.clone());
-        listeners.each(|l| l.upload_progress(&progress));
+        let (live, sub) = listeners
+            .subscribe(counter.clone(), || Ok(vec![]), || Ok(vec![]))
+            .expect("subscribe");
+        assert_eq!(live.seq, 0);
+        assert!(!listeners.is_empty());
         drop(sub);
-        listeners.each(|l| l.upload_progress(&progress));
-        assert_eq!(counter.0.load(Ordering::Relaxed), 1);
         assert!(listeners.is_empty());
+    }
+
+    #[test]
+    fn progress_is_coalesced_per_capture_and_a_closed_mailbox_ignores_posts() {
+        let listeners = Listeners::default();
+        listeners.progress(progress(1));
+        listeners.progress(progress(2));
+        assert_eq!(relock(&listeners.mailbox).progress, vec![progress(2)]);
+        listeners.close();
+        listeners.progress(progress(3));
+        assert_eq!(relock(&listeners.mailbox).progress, vec![progress(2)]);
     }
 }

@@ -433,6 +433,8 @@ class DeliveryTests {
                     object : DriverListener {
                         override fun onStopChanged(stop: StopRecord) = maybeThrow()
 
+                        override fun onStopListChanged(update: com.upn.driver.core.StopListUpdateRecord) = maybeThrow()
+
                         override fun onOutboxItemChanged(item: OutboxItemRecord) = maybeThrow()
 
                         override fun onUploadProgress(progress: UploadProgressRecord) = maybeThrow()

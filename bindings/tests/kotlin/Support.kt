@@ -5,6 +5,7 @@ import com.upn.driver.core.CoreConfig
 import com.upn.driver.core.DriverCore
 import com.upn.driver.core.DriverListener
 import com.upn.driver.core.OutboxItemRecord
+import com.upn.driver.core.StopListUpdateRecord
 import com.upn.driver.core.StopRecord
 import com.upn.driver.core.UploadProgressRecord
 import kotlinx.coroutines.delay
@@ -160,9 +161,14 @@ class Recorder : DriverListener {
     val stops = CopyOnWriteArrayList<StopRecord>()
     val items = CopyOnWriteArrayList<OutboxItemRecord>()
     val progress = CopyOnWriteArrayList<UploadProgressRecord>()
+    val lists = CopyOnWriteArrayList<StopListUpdateRecord>()
 
     override fun onStopChanged(stop: StopRecord) {
         stops.add(stop)
+    }
+
+    override fun onStopListChanged(update: StopListUpdateRecord) {
+        lists.add(update)
     }
 
     override fun onOutboxItemChanged(item: OutboxItemRecord) {

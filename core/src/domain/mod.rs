@@ -13,7 +13,9 @@ pub mod tracking;
 pub use consignment::{
     Address, Cancellation, Consignment, Pallet, Party, ServiceLevel, Stage, Status, Window,
 };
-pub use stop_list::{order_stops, Stop, SyncBadge};
+pub use stop_list::{
+    order_stops, DeviceFacts, Stop, StopChange, StopChangeKind, StopPhase, SyncBadge,
+};
 
 /// The years any instant the core accepts (from UPN or the app) and stores may fall in. A value
 /// outside is a broken or hostile clock; kept, it would not read back or would sort wrongly.

@@ -32,7 +32,7 @@ use tokio::sync::{watch, Notify};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::diagnostics::Limits as DiagnosticLimits;
 use crate::domain::outbox::badge;
-use crate::domain::{order_stops, Consignment, Status, Stop, SyncBadge};
+use crate::domain::{order_stops, Consignment, DeviceFacts, Status, Stop, SyncBadge};
 use crate::error::{Error, Result};
 use crate::listener::Listeners;
 use crate::media::MediaLimits;
@@ -189,8 +189,8 @@ impl Shared {
         Ok(order_stops(consignments, |c| {
             states
                 .get(&c.barcode)
-                .map(|items| badge(items))
-                .unwrap_or(SyncBadge::None)
+                .map(|items| DeviceFacts::of(items))
+                .unwrap_or(DeviceFacts::NONE)
         }))
     }
 
@@ -208,6 +208,11 @@ impl Shared {
         let clock = self.clock.clone();
         let result = import::import_consignments(&self.api, &self.store, move || clock.now()).await;
         diagnostics::record_import(self, &result);
+        if result.is_ok() {
+            // Background or explicit alike: listeners hear what the import added, changed,
+            // cancelled or removed (the dispatcher diffs the list it last published).
+            self.listeners.stops_dirty();
+        }
         result
     }
 }
@@ -227,6 +232,13 @@ fn check_busy_wait(wait: Duration) -> Result<()> {
             crate::store::BUSY_TIMEOUT.as_millis()
         ),
     ))
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The dispatcher thread ends with the core.
+        self.listeners.close();
+    }
 }
 
 /// The data folder may be missing (it is created) but must not be something else.
@@ -313,6 +325,11 @@ impl Driver {
             outbox_wake: Notify::new(),
             _owner: lock,
         });
+        let weak = Arc::downgrade(&shared);
+        shared
+            .listeners
+            .spawn_dispatcher(move || weak.upgrade()?.stops().ok())
+            .map_err(Error::io("starting the listener dispatcher"))?;
         let driver = Self { runtime, shared };
         driver.resume()?;
         engine::spawn(&driver.runtime, driver.shared.clone());

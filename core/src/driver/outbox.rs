@@ -10,12 +10,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Driver, Shared, Task};
+use crate::cancel::CancelToken;
 use crate::domain::capture::{check_captured_at, check_fix, check_name, GpsFix};
 use crate::domain::outbox::{resign, CaptureKind, OutboxItem, PauseScope, Pauses, ResignDecision};
 use crate::domain::Stage;
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::listener::{DriverListener, Subscription, UploadProgress};
+use crate::listener::{DriverListener, LiveStops, Subscription, UploadProgress};
 use crate::media;
 use crate::store::captures::{Capture, NewCapture, OutboxStats};
 use crate::store::keys;
@@ -40,7 +41,8 @@ pub struct DrainReport {
     pub pending: u32,
 }
 
-/// Turns flush events into listener calls.
+/// Turns flush events into posts to the listeners' mailbox (never a listener call: those run
+/// on the dispatcher thread, so a slow listener never holds the flush up).
 struct Notifier(Arc<Shared>);
 
 impl FlushObserver for Notifier {
@@ -49,39 +51,29 @@ impl FlushObserver for Notifier {
     }
 
     fn progress(&self, capture: &Capture, sent: u64, total: u64) {
-        let progress = UploadProgress {
+        if self.0.listeners.is_empty() {
+            return;
+        }
+        self.0.listeners.progress(UploadProgress {
             capture_id: capture.id.clone(),
             barcode: capture.barcode.clone(),
             sent,
             total,
-        };
-        self.0.listeners.each(|l| l.upload_progress(&progress));
+        });
     }
 }
 
 impl Shared {
-    /// Tells listeners that a capture (and so its stop) changed.
+    /// Tells listeners that a capture (and so its stop) changed. Reads the row under the store
+    /// lock and posts it under the same lock, so a `subscribe` reading the outbox meanwhile
+    /// either sees this state or hears of it.
     pub(crate) fn notify_capture(&self, id: &str) {
         if self.listeners.is_empty() {
             return;
         }
-        let capture = match self.store().and_then(|s| s.capture(id)) {
-            Ok(Some(c)) => c,
-            _ => return,
-        };
-        let item = OutboxItem::from(&capture);
-        self.listeners.each(|l| l.outbox_item_changed(&item));
-        self.notify_stop(&capture.barcode);
-    }
-
-    pub(crate) fn notify_stop(&self, barcode: &str) {
-        if self.listeners.is_empty() {
-            return;
-        }
-        if let Ok(stops) = self.stops() {
-            if let Some(stop) = stops.iter().find(|s| s.consignment.barcode == barcode) {
-                self.listeners.each(|l| l.stop_changed(stop));
-            }
+        let Ok(store) = self.store() else { return };
+        if let Ok(Some(capture)) = store.capture(id) {
+            self.listeners.item_changed(OutboxItem::from(&capture));
         }
     }
 
@@ -124,6 +116,21 @@ impl Shared {
             None => flush.run(None).await,
         }
     }
+
+    /// A flush that also ends when `cancel` fires: the pass (its gate wait, its request in
+    /// flight) is dropped at once, which releases the gate; rows it left `sending` are queued
+    /// again by the next pass (the same idempotency key makes the repeat safe).
+    pub(crate) async fn flush_cancellable(
+        self: &Arc<Self>,
+        deadline: Option<tokio::time::Instant>,
+        cancel: &CancelToken,
+    ) -> Result<FlushReport> {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Ok(FlushReport::empty(FlushEnd::Cancelled)),
+            report = self.flush(deadline) => report,
+        }
+    }
 }
 
 impl Shared {
@@ -131,8 +138,12 @@ impl Shared {
     pub(crate) async fn flush_and_count(
         self: &Arc<Self>,
         deadline: Option<tokio::time::Instant>,
+        cancel: Option<&CancelToken>,
     ) -> Result<DrainReport> {
-        let flush = self.flush(deadline).await?;
+        let flush = match cancel {
+            Some(cancel) => self.flush_cancellable(deadline, cancel).await?,
+            None => self.flush(deadline).await?,
+        };
         let pending = self.store()?.pending_captures()?.len();
         Ok(DrainReport {
             flush,
@@ -387,29 +398,50 @@ impl Driver {
     /// Does as much outbox work as fits in `budget` (a background task's window) and stops
     /// cleanly: whatever was cut short is left consistent and resumes later.
     pub fn drain(&self, budget: Duration) -> Result<DrainReport> {
+        self.drain_cancellable(budget, &CancelToken::new())
+    }
+
+    /// [`Driver::drain`] that also stops, within moments, when `cancel` is cancelled (WorkManager
+    /// stopped the worker, the BGTask expired): the outbox is released at once, so the next
+    /// drain does not wait behind this one. A cancelled drain reports `FlushEnd::Cancelled`
+    /// with zero counts (what it sent before is sent; `pending` says what is left).
+    pub fn drain_cancellable(&self, budget: Duration, cancel: &CancelToken) -> Result<DrainReport> {
         let deadline = tokio::time::Instant::now() + budget;
         self.runtime
-            .block_on(self.shared.flush_and_count(Some(deadline)))
+            .block_on(self.shared.flush_and_count(Some(deadline), Some(cancel)))
     }
 
-    /// [`Driver::drain`] as a [`Task`] on the core's runtime, for async callers. Dropping the
-    /// task stops the drain at its next await (rows left `sending` are queued again).
-    pub fn drain_task(&self, budget: Duration) -> Task<Result<DrainReport>> {
+    /// [`Driver::drain_cancellable`] as a [`Task`] on the core's runtime, for async callers.
+    /// Dropping the task stops the drain at its next await, as cancelling does (rows left
+    /// `sending` are queued again).
+    pub fn drain_task(&self, budget: Duration, cancel: CancelToken) -> Task<Result<DrainReport>> {
         let deadline = tokio::time::Instant::now() + budget;
         let shared = self.shared.clone();
-        self.spawn(async move { shared.flush_and_count(Some(deadline)).await })
+        self.spawn(async move { shared.flush_and_count(Some(deadline), Some(&cancel)).await })
     }
 
-    /// Registers a listener; it first hears the current state of every stop and outbox item.
-    /// Dropping the returned subscription unregisters it.
-    pub fn subscribe(&self, listener: Arc<dyn DriverListener>) -> Result<Subscription> {
-        for stop in self.stops()? {
-            listener.stop_changed(&stop);
-        }
-        for item in self.outbox()? {
-            listener.outbox_item_changed(&item);
-        }
-        Ok(self.shared.listeners.subscribe(listener))
+    /// Registers a listener and returns, with the subscription, the stop list and outbox it
+    /// starts from: the listener then hears every later version of the stop list (`seq`
+    /// greater than the snapshot's, none missed, none repeated) and every outbox item change
+    /// after the snapshot. Calls come from the core's dispatcher thread. Dropping the returned
+    /// subscription unregisters it.
+    pub fn subscribe(
+        &self,
+        listener: Arc<dyn DriverListener>,
+    ) -> Result<(LiveStops, Subscription)> {
+        let shared = &self.shared;
+        shared.listeners.subscribe(
+            listener,
+            || shared.stops(),
+            || {
+                Ok(shared
+                    .store()?
+                    .pending_captures()?
+                    .iter()
+                    .map(OutboxItem::from)
+                    .collect())
+            },
+        )
     }
 }
 

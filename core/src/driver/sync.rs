@@ -117,13 +117,13 @@ impl Shared {
         let import = self.import();
         tokio::pin!(import);
         match tokio::time::timeout(head_start, &mut import).await {
-            Ok(import) => (import, self.flush_and_count(None).await),
+            Ok(import) => (import, self.flush_and_count(None, None).await),
             Err(_) => {
                 tracing::info!(
                     head_start_ms = head_start.as_millis() as u64,
                     "the import is slow: the outbox flush starts beside it"
                 );
-                tokio::join!(import, self.flush_and_count(None))
+                tokio::join!(import, self.flush_and_count(None, None))
             }
         }
     }

@@ -5,8 +5,6 @@
 //! Pulls are single-flight (`Shared::tracking_gate`), and use only the tracking gate: a pull
 //! never waits behind an import or a photo upload.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 
 use super::{Driver, Shared, Task};
@@ -64,20 +62,8 @@ async fn pull(shared: &Shared) -> Result<TrackingReport> {
 }
 
 fn notify(shared: &Shared, report: &TrackingReport) {
-    if report.changed.is_empty() || shared.listeners.is_empty() {
-        return;
-    }
-    let changed: HashSet<&str> = report.changed.iter().map(String::as_str).collect();
-    match shared.stops() {
-        Ok(stops) => {
-            for stop in stops
-                .iter()
-                .filter(|s| changed.contains(s.consignment.barcode.as_str()))
-            {
-                shared.listeners.each(|l| l.stop_changed(stop));
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not read the stops to notify listeners"),
+    if !report.changed.is_empty() {
+        shared.listeners.stops_dirty();
     }
 }
 

@@ -49,6 +49,8 @@ pub enum FlushEnd {
     Offline,
     /// The deadline came first.
     Deadline,
+    /// The caller cancelled (a background task stopped); the rest goes next time.
+    Cancelled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -6,11 +6,14 @@
 import BackgroundTasks
 import Foundation
 import Network
+import os
 import UpnDriverCore
 
 /// Everything the core tells the app, as one stream (see `DriverSession.updates()`).
 public enum DriverUpdate: Sendable {
     case stopChanged(StopRecord)
+    /// A new version of the whole ordered stop list; the first one ends the replay (snapshot).
+    case stopListChanged(StopListUpdateRecord)
     case outboxItemChanged(OutboxItemRecord)
     case uploadProgress(UploadProgressRecord)
 }
@@ -87,6 +90,22 @@ public final class DriverSession: @unchecked Sendable {
         }
     }
 
+    /// The live stop list for a screen: the current list at once, then each new version (the
+    /// newest only, when the consumer is slow). Open stops first, then `.doneOnDevice` (signed
+    /// here, shown as done at once), then `.done`, then `.cancelled`.
+    public func stopList() -> AsyncStream<StopListUpdateRecord> {
+        AsyncStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            let updates = self.updates()
+            let task = Task {
+                for await update in updates {
+                    if case .stopListChanged(let list) = update { continuation.yield(list) }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     /// Report connectivity alone; keeps the last reported `metered`.
     public func setOnline(_ online: Bool) { updateNetwork { $0.online = online } }
 
@@ -105,9 +124,18 @@ public final class DriverSession: @unchecked Sendable {
     /// Import, send what is due, pull tracking. Throws `CoreError.Offline` when UPN is unreachable.
     public func syncNow() async throws -> SyncSummary { try await core.syncNow() }
 
-    /// Background work within `budget` (see `BackgroundDrain`).
-    public func drain(budget: Duration) async throws -> DrainSummary {
-        try await core.drain(deadlineMs: UInt64(max(0, budget.milliseconds)))
+    /// Background work within `budget` (see `BackgroundDrain`). Stops within moments when
+    /// `cancellation.cancel()` is called or the calling task is cancelled: the outbox is released
+    /// at once for the next drain, and what was cut short goes next time.
+    public func drain(
+        budget: Duration, cancellation: DrainCancellation = DrainCancellation()
+    ) async throws -> DrainSummary {
+        try await withTaskCancellationHandler {
+            try await core.drainCancellable(
+                deadlineMs: UInt64(max(0, budget.milliseconds)), cancellation: cancellation)
+        } onCancel: {
+            cancellation.cancel()
+        }
     }
 
     /// A delivery photo (JPEG data as captured). Durable when this returns.
@@ -140,8 +168,35 @@ private final class StreamListener: DriverListener, @unchecked Sendable {
     private let continuation: AsyncStream<DriverUpdate>.Continuation
     init(_ continuation: AsyncStream<DriverUpdate>.Continuation) { self.continuation = continuation }
     func onStopChanged(stop: StopRecord) { continuation.yield(.stopChanged(stop)) }
+    func onStopListChanged(update: StopListUpdateRecord) { continuation.yield(.stopListChanged(update)) }
     func onOutboxItemChanged(item: OutboxItemRecord) { continuation.yield(.outboxItemChanged(item)) }
     func onUploadProgress(progress: UploadProgressRecord) { continuation.yield(.uploadProgress(progress)) }
+}
+
+/// The core's log lines in the unified log (Console.app, `log stream`), under one subsystem.
+/// Install once, at app start: `OSLogListener.install(minLevel: .info)`. Lines carry no API key,
+/// signature or photo; the core calls this on a thread of its own and never waits for it.
+public final class OSLogListener: LogListener, @unchecked Sendable {
+    private let log: OSLog
+    public init(subsystem: String = "com.upn.driver", category: String = "core") {
+        log = OSLog(subsystem: subsystem, category: category)
+    }
+
+    public func onLog(record: LogRecord) {
+        let type: OSLogType
+        switch record.level {
+        case .error: type = .error
+        case .warn: type = .default
+        case .info: type = .info
+        case .debug, .trace: type = .debug
+        }
+        os_log("%{public}@: %{public}@", log: log, type: type, record.target, record.message)
+    }
+
+    /// Sets the process's one log listener (a second call throws `CoreError.InvalidInput`).
+    public static func install(minLevel: LogLevel = .info) throws {
+        try setLogListener(listener: OSLogListener(), minLevel: minLevel)
+    }
 }
 
 /// Tells the session when the device has a usable network path, and whether it is metered
@@ -202,9 +257,10 @@ public enum BackgroundDrain {
             return
         }
         let done = Once()
+        let cancellation = DrainCancellation()
         Task {
             do {
-                let summary = try await session.drain(budget: budget)
+                let summary = try await session.drain(budget: budget, cancellation: cancellation)
                 if summary.pending > 0 { schedule(after: 15 * 60) }
                 done.run { task.setTaskCompleted(success: summary.flush.ended != .offline) }
             } catch {
@@ -212,9 +268,10 @@ public enum BackgroundDrain {
                 done.run { task.setTaskCompleted(success: false) }
             }
         }
-        // iOS wants the task completed at once on expiry. The drain itself cannot be stopped
-        // early from here; it ends at its own deadline and leaves everything consistent.
+        // iOS wants the task completed at once on expiry: the drain is cancelled (it stops within
+        // moments, releasing the outbox, and leaves everything consistent for the next run).
         task.expirationHandler = {
+            cancellation.cancel()
             schedule(after: 15 * 60)
             done.run { task.setTaskCompleted(success: false) }
         }

@@ -4,6 +4,7 @@ import com.upn.driver.core.CoreConfig
 import com.upn.driver.core.CoreException
 import com.upn.driver.core.ConsignmentRecord
 import com.upn.driver.core.DiagnosticsRecord
+import com.upn.driver.core.DrainCancellation
 import com.upn.driver.core.DrainSummary
 import com.upn.driver.core.DriverCore
 import com.upn.driver.core.DriverCoreInterface
@@ -14,6 +15,7 @@ import com.upn.driver.core.OutboxItemRecord
 import com.upn.driver.core.OutboxStatsRecord
 import com.upn.driver.core.PhotoKind
 import com.upn.driver.core.SignResult
+import com.upn.driver.core.StopListUpdateRecord
 import com.upn.driver.core.StopRecord
 import com.upn.driver.core.SyncSummary
 import com.upn.driver.core.UploadProgressRecord
@@ -27,7 +29,10 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.conflate
+import kotlinx.coroutines.flow.filterIsInstance
 import kotlinx.coroutines.flow.flowOn
+import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.withContext
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
@@ -38,8 +43,14 @@ import kotlin.time.Duration.Companion.seconds
 
 /** Everything the core tells the app, as one stream (see [DriverSession.updates]). */
 sealed interface DriverUpdate {
-    /** A stop's status or sync badge changed. */
+    /** A stop was added, cancelled, or its status, sync badge, phase or position changed. */
     data class StopChanged(val stop: StopRecord) : DriverUpdate
+
+    /**
+     * A new version of the whole ordered stop list: after it the UI is consistent. The first
+     * one a collector gets ends the replay (the snapshot); later ones have a greater `seq`.
+     */
+    data class StopListChanged(val update: StopListUpdateRecord) : DriverUpdate
 
     /** An outbox item changed state. */
     data class OutboxItemChanged(val item: OutboxItemRecord) : DriverUpdate
@@ -76,8 +87,10 @@ class DriverSession(
 
     /**
      * Changes as they happen, after a replay of the current state of every stop and outbox
-     * item. Collecting subscribes; cancelling the collector unsubscribes. Nothing is dropped
-     * (the buffer is unbounded; updates are small).
+     * item ending with a [DriverUpdate.StopListChanged] (the snapshot). No gap between the
+     * replay and the stream, nothing repeated. Collecting subscribes; cancelling the collector
+     * unsubscribes. Nothing is dropped here (the buffer is unbounded; the core coalesces while
+     * the app is slow, so it stays small).
      */
     val updates: Flow<DriverUpdate> =
         callbackFlow {
@@ -86,6 +99,10 @@ class DriverSession(
                     object : DriverListener {
                         override fun onStopChanged(stop: StopRecord) {
                             trySend(DriverUpdate.StopChanged(stop))
+                        }
+
+                        override fun onStopListChanged(update: StopListUpdateRecord) {
+                            trySend(DriverUpdate.StopListChanged(update))
                         }
 
                         override fun onOutboxItemChanged(item: OutboxItemRecord) {
@@ -102,6 +119,18 @@ class DriverSession(
                 handle.close()
             }
         }.buffer(Channel.UNLIMITED).flowOn(io)
+
+    /**
+     * The live stop list for a screen: the current list at once, then each new version; a slow
+     * collector gets the latest (conflated). Open stops first, then [com.upn.driver.core.StopPhase.DONE_ON_DEVICE]
+     * (signed here, shown as done at once), then done, then cancelled.
+     */
+    val stopList: Flow<StopListUpdateRecord> =
+        updates
+            .filterIsInstance<DriverUpdate.StopListChanged>()
+            .map { it.update }
+            .conflate()
+
 
     private val networkState = MutableStateFlow(NetworkStatus.OFFLINE)
 
@@ -147,8 +176,15 @@ class DriverSession(
     /** Import, then send what is due. Throws [CoreException.Offline] when UPN is unreachable. */
     suspend fun syncNow(): SyncSummary = core.syncNow()
 
-    /** Background work within [budget] (WorkManager: see `DrainWorker`). */
-    suspend fun drain(budget: Duration): DrainSummary = core.drain(budget.inWholeMilliseconds.coerceAtLeast(0).toULong())
+    /**
+     * Background work within [budget] (WorkManager: see `DrainWorker`). Stops within moments
+     * when [cancellation] is cancelled or the calling coroutine is: the outbox is released at
+     * once for the next drain, and what was cut short goes next time.
+     */
+    suspend fun drain(
+        budget: Duration,
+        cancellation: DrainCancellation = DrainCancellation(),
+    ): DrainSummary = core.drainCancellable(budget.inWholeMilliseconds.coerceAtLeast(0).toULong(), cancellation)
 
     /** A delivery photo (JPEG bytes as captured). Durable when this returns. */
     suspend fun addPhoto(

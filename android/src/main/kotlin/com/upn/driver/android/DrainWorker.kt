@@ -19,7 +19,10 @@ import androidx.work.WorkManager
 import androidx.work.WorkerParameters
 import com.upn.driver.DriverSessionProvider
 import com.upn.driver.core.CoreException
+import com.upn.driver.core.DrainCancellation
 import com.upn.driver.core.FlushEnd
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.currentCoroutineContext
 import java.util.concurrent.TimeUnit
 import kotlin.time.Duration.Companion.minutes
 
@@ -45,10 +48,18 @@ class DrainWorker(
 ) : CoroutineWorker(context, params) {
     override suspend fun doWork(): Result {
         val provider = applicationContext as? DriverSessionProvider ?: return Result.failure()
+        // WorkManager stopping the worker (constraints lost, quota, the app killed) calls
+        // CoroutineWorker's `onStopped`, which is final there and cancels this coroutine: that
+        // cancels the drain through its token (and the core's own drop of the call), so the
+        // outbox is released within moments and the next run does not queue behind this one.
+        val cancellation = DrainCancellation()
+        currentCoroutineContext()[Job]?.invokeOnCompletion { cancellation.cancel() }
         return try {
-            val summary = provider.driverSession().drain(BUDGET)
+            val summary = provider.driverSession().drain(BUDGET, cancellation)
             when {
                 summary.pending == 0u -> Result.success()
+                // Stopped by WorkManager: it reschedules by itself.
+                summary.flush.ended == FlushEnd.CANCELLED -> Result.retry()
                 // Cut short by the deadline or the network: try again under the constraint.
                 summary.flush.ended != FlushEnd.DONE -> Result.retry()
                 // Only items waiting on a backoff or on a person remain: the core retries them.
