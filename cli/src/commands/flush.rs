@@ -45,7 +45,8 @@ pub fn progress_bar(driver: &Driver) -> Result<Option<Subscription>, CliError> {
     if !std::io::stderr().is_terminal() {
         return Ok(None);
     }
-    Ok(Some(driver.subscribe(Arc::new(ProgressBar))?))
+    let (_snapshot, subscription) = driver.subscribe(Arc::new(ProgressBar))?;
+    Ok(Some(subscription))
 }
 
 /// One line about a flush pass.

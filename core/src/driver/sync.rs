@@ -82,7 +82,7 @@ impl SyncReport {
 fn outbox_outcome(outbox: &DrainReport) -> SyncOutcome {
     match outbox.flush.ended {
         FlushEnd::Offline => SyncOutcome::Offline,
-        FlushEnd::Deadline => SyncOutcome::Pending,
+        FlushEnd::Deadline | FlushEnd::Cancelled => SyncOutcome::Pending,
         FlushEnd::Done if outbox.pending > 0 => SyncOutcome::Pending,
         FlushEnd::Done => SyncOutcome::Done,
     }
