@@ -163,12 +163,11 @@ impl Day {
             api: Some(self.upn.clone() as Arc<dyn DynUpnApi>),
             ids: Some(self.ids.clone() as Arc<dyn IdSource>),
         };
-        let driver = Driver::open_with(
-            DriverConfig::new(self.dir.path(), upn),
-            self.clock.clone(),
-            seams,
-        )
-        .map_err(|e| format!("the core could not be opened again: {e}"))?;
+        let mut config = DriverConfig::new(self.dir.path(), upn);
+        // A replay must be exact: no background thread touching the store between steps.
+        config.background_renditions = false;
+        let driver = Driver::open_with(config, self.clock.clone(), seams)
+            .map_err(|e| format!("the core could not be opened again: {e}"))?;
         self.driver = Some(driver);
         Ok(())
     }
