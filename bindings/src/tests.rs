@@ -136,6 +136,7 @@ fn a_whole_delivery_through_the_ffi_surface() {
             accuracy_m: 6.0,
             fix_at_ms: now_ms() - 1_000,
         }),
+        None,
     ))
     .unwrap();
     assert_eq!(item.state, OutboxState::Waiting);
@@ -145,6 +146,7 @@ fn a_whole_delivery_through_the_ffi_surface() {
         samples::signature_png(3),
         "  Jo   Patel ".into(),
         now_ms(),
+        None,
         None,
     ))
     .unwrap();
@@ -191,6 +193,7 @@ fn a_whole_delivery_through_the_ffi_surface() {
         samples::photo_jpeg(4, 640, 480),
         PhotoKind::Location,
         now_ms(),
+        None,
         None,
     ))
     .unwrap();
@@ -255,6 +258,7 @@ fn errors_are_typed() {
         "Jo".into(),
         now_ms(),
         None,
+        None,
     ));
     assert!(matches!(blank, Err(CoreError::InvalidInput { field, .. }) if field == "signature"));
     let future = block_on(core.add_photo(
@@ -263,6 +267,7 @@ fn errors_are_typed() {
         PhotoKind::Goods,
         now_ms() + 3_600_000,
         None,
+        None,
     ));
     assert!(matches!(future, Err(CoreError::InvalidInput { field, .. }) if field == "captured_at"));
     let out_of_range = block_on(core.add_photo(
@@ -270,6 +275,7 @@ fn errors_are_typed() {
         samples::photo_jpeg(1, 640, 480),
         PhotoKind::Goods,
         i64::MAX,
+        None,
         None,
     ));
     assert!(

@@ -453,4 +453,4 @@ val TESTS =
                 reopened.close()
             }
         },
-    )
+    ) + CAPTURE_ID_TESTS
