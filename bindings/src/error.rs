@@ -46,6 +46,10 @@ pub enum CoreError {
     /// Try again in a moment (background work is retried by the core itself).
     #[error("the database is busy; try again in a moment")]
     Busy,
+    /// The capture id given to `add_photo` or `sign` already names a different capture;
+    /// nothing was recorded. Resend exactly the same capture, or use a new id.
+    #[error("{reason}")]
+    CaptureIdConflict { id: String, reason: String },
     /// The device storage failed; `disk_full` asks the user to free space.
     #[error("storage failed: {reason}")]
     Storage { disk_full: bool, reason: String },
@@ -89,6 +93,7 @@ impl From<upn_core::Error> for CoreError {
             E::AlreadyDelivered { barcode } => CoreError::AlreadyDelivered { barcode },
             E::AlreadySigned { barcode } => CoreError::AlreadySigned { barcode },
             E::InFlight { id } => CoreError::InFlight { id },
+            E::CaptureIdConflict { id, .. } => CoreError::CaptureIdConflict { id, reason },
             E::Upn(UpnError::Unauthorized) => CoreError::Unauthorized,
             E::Upn(
                 UpnError::IntegrationDisabled
@@ -147,6 +152,13 @@ mod tests {
                 "AlreadySigned",
             ),
             (E::InFlight { id: "c1".into() }, "InFlight"),
+            (
+                E::CaptureIdConflict {
+                    id: "c1".into(),
+                    differs: "the image bytes",
+                },
+                "CaptureIdConflict",
+            ),
             (E::Upn(UpnError::Unauthorized), "Unauthorized"),
             (E::Upn(UpnError::TrackingActionDisabled), "NotEnabled"),
             (E::Upn(UpnError::Timeout), "Offline"),

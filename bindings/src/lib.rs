@@ -263,6 +263,12 @@ impl DriverCore {
     /// Records a delivery photo (JPEG or PNG bytes as captured). Any number, before or after the
     /// signature; photos taken before the signature wait for it. Durable when this returns.
     /// `captured_at_ms` is the device clock at capture; `gps` the fix at capture, if any.
+    /// `capture_id` (32 hex digits or a UUID), when the app gives one, makes a retry after a
+    /// timeout or a process death safe: the same id and photo return the capture already made;
+    /// the same id with anything different is `CaptureIdConflict`. The photo is checked from
+    /// its header and structure; its upload rendition is made in the background, and a photo
+    /// that cannot be rendered then needs attention (the listener hears of it).
+    #[uniffi::method(default(capture_id = None))]
     pub async fn add_photo(
         &self,
         barcode: String,
@@ -270,11 +276,19 @@ impl DriverCore {
         kind: PhotoKind,
         captured_at_ms: i64,
         gps: Option<GpsFixRecord>,
+        capture_id: Option<String>,
     ) -> Result<OutboxItemRecord, CoreError> {
         blocking(self.driver()?, "add_photo", move |driver| {
             let captured_at = records::instant("captured_at_ms", captured_at_ms)?;
             let gps = gps.map(GpsFixRecord::to_core).transpose()?;
-            let item = driver.add_photo(&barcode, &photo, kind.into(), captured_at, gps)?;
+            let item = driver.add_photo_with_id(
+                &barcode,
+                &photo,
+                kind.into(),
+                captured_at,
+                gps,
+                capture_id.as_deref(),
+            )?;
             Ok((&item).into())
         })
         .await
@@ -283,6 +297,9 @@ impl DriverCore {
     /// Records the consignee's signature image (PNG or JPEG), printed name, time and place: the
     /// ePOD. Durable when this returns. A second signature replaces the first only while the
     /// first never left the device; otherwise it is refused with `AlreadySigned`.
+    /// `capture_id` as for `add_photo`: the same id, signature, name and time return the POD
+    /// already recorded.
+    #[uniffi::method(default(capture_id = None))]
     pub async fn sign(
         &self,
         barcode: String,
@@ -290,11 +307,19 @@ impl DriverCore {
         signed_by: String,
         captured_at_ms: i64,
         gps: Option<GpsFixRecord>,
+        capture_id: Option<String>,
     ) -> Result<SignResult, CoreError> {
         blocking(self.driver()?, "sign", move |driver| {
             let captured_at = records::instant("captured_at_ms", captured_at_ms)?;
             let gps = gps.map(GpsFixRecord::to_core).transpose()?;
-            let signed = driver.sign(&barcode, &signature, &signed_by, captured_at, gps)?;
+            let signed = driver.sign_with_id(
+                &barcode,
+                &signature,
+                &signed_by,
+                captured_at,
+                gps,
+                capture_id.as_deref(),
+            )?;
             Ok((&signed).into())
         })
         .await

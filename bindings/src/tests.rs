@@ -125,6 +125,7 @@ fn sync_now_sends_a_queued_pod_when_the_import_fails() {
         "Ana Diaz".into(),
         now_ms(),
         None,
+        None,
     ))
     .unwrap();
     // The feed breaks; the POD for a stop already on the device must still go.
@@ -242,6 +243,7 @@ fn a_whole_delivery_through_the_ffi_surface() {
             accuracy_m: 6.0,
             fix_at_ms: now_ms() - 1_000,
         }),
+        None,
     ))
     .unwrap();
     assert_eq!(item.state, OutboxState::Waiting);
@@ -251,6 +253,7 @@ fn a_whole_delivery_through_the_ffi_surface() {
         samples::signature_png(3),
         "  Jo   Patel ".into(),
         now_ms(),
+        None,
         None,
     ))
     .unwrap();
@@ -297,6 +300,7 @@ fn a_whole_delivery_through_the_ffi_surface() {
         samples::photo_jpeg(4, 640, 480),
         PhotoKind::Location,
         now_ms(),
+        None,
         None,
     ))
     .unwrap();
@@ -361,6 +365,7 @@ fn errors_are_typed() {
         "Jo".into(),
         now_ms(),
         None,
+        None,
     ));
     assert!(matches!(blank, Err(CoreError::InvalidInput { field, .. }) if field == "signature"));
     let future = block_on(core.add_photo(
@@ -369,6 +374,7 @@ fn errors_are_typed() {
         PhotoKind::Goods,
         now_ms() + 3_600_000,
         None,
+        None,
     ));
     assert!(matches!(future, Err(CoreError::InvalidInput { field, .. }) if field == "captured_at"));
     let out_of_range = block_on(core.add_photo(
@@ -376,6 +382,7 @@ fn errors_are_typed() {
         samples::photo_jpeg(1, 640, 480),
         PhotoKind::Goods,
         i64::MAX,
+        None,
         None,
     ));
     assert!(
@@ -445,6 +452,7 @@ fn the_stop_list_replays_as_one_version_and_a_signed_stop_is_done_on_device() {
         "Ana Ruiz".into(),
         now_ms(),
         None,
+        None,
     ))
     .unwrap();
     let stop = core
@@ -487,6 +495,7 @@ fn dropping_the_drain_future_cancels_the_drain_and_frees_the_core() {
         "Ola Berg".into(),
         now_ms(),
         None,
+        None,
     ))
     .unwrap();
     block_on(core.add_photo(
@@ -494,6 +503,7 @@ fn dropping_the_drain_future_cancels_the_drain_and_frees_the_core() {
         samples::photo_jpeg(6, 2400, 1800),
         PhotoKind::Goods,
         now_ms(),
+        None,
         None,
     ))
     .unwrap();

@@ -99,7 +99,7 @@ fn fifty_concurrent_async_calls_share_the_cores_threads() {
             let core = core.clone();
             let (barcode, photo) = (barcode.clone(), photo.clone());
             Box::pin(async move {
-                core.add_photo(barcode, photo, PhotoKind::Goods, now_ms, None)
+                core.add_photo(barcode, photo, PhotoKind::Goods, now_ms, None, None)
                     .await
             }) as Call
         })

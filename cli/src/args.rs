@@ -171,6 +171,21 @@ pub struct PhotoArgs {
     pub kind: PhotoKind,
     #[command(flatten)]
     pub gps: GpsArgs,
+    #[command(flatten)]
+    pub capture: CaptureIdArgs,
+}
+
+/// What makes a repeated capture command safe to run again.
+#[derive(Debug, Args)]
+pub struct CaptureIdArgs {
+    /// The capture id (32 hex digits or a UUID). Run again with the same id and the same
+    /// file, the command reports the capture already stored instead of storing it twice.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// The capture time (RFC 3339, e.g. 2026-11-26T09:30:00Z); default now. A repeated
+    /// `sign --id` must give the same time.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +202,8 @@ pub struct SignArgs {
     pub name: String,
     #[command(flatten)]
     pub gps: GpsArgs,
+    #[command(flatten)]
+    pub capture: CaptureIdArgs,
 }
 
 #[derive(Debug, Args)]

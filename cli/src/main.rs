@@ -55,7 +55,8 @@ impl From<upn_core::Error> for CliError {
             | Error::NotFound { .. }
             | Error::Cancelled { .. }
             | Error::AlreadyDelivered { .. }
-            | Error::AlreadySigned { .. } => exit::BAD_INPUT,
+            | Error::AlreadySigned { .. }
+            | Error::CaptureIdConflict { .. } => exit::BAD_INPUT,
             Error::Upn(u) if u.is_recoverable() => exit::QUEUED_OR_UNREACHABLE,
             Error::InFlight { .. } | Error::Busy => exit::QUEUED_OR_UNREACHABLE,
             _ => exit::FAILED,

@@ -33,6 +33,11 @@ pub enum Error {
     #[error("capture {id} is being sent to UPN right now; try again in a moment")]
     InFlight { id: String },
 
+    /// The app gave a capture id that already names another capture (`differs` says what is
+    /// different). Nothing was changed.
+    #[error("capture id {id} is already used by another capture ({differs} differs); nothing was recorded: resend exactly the same capture to get it back, or use a new capture id for a new capture")]
+    CaptureIdConflict { id: String, differs: &'static str },
+
     /// The database file was written by a newer version of the app.
     #[error("the database has schema version {found}, newer than this app supports ({supported}); update the app")]
     StoreTooNew { found: u32, supported: u32 },

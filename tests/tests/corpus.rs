@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::snapshot;
 use upn_core::clock::{Clock, ManualClock};
 use upn_core::domain::capture::GpsFix;
-use upn_core::domain::outbox::CaptureKind;
+use upn_core::domain::outbox::{CaptureKind, ItemState};
 use upn_core::media::{self, MediaLimits};
 use upn_core::Error;
 use upn_e2e::corpus::{self, Expect, FieldExpect, FixTime, Refusal, IMAGE_CASES};
@@ -60,6 +60,8 @@ fn check<T: std::fmt::Debug>(
     refused: Option<(&str, &str)>,
     call: impl FnOnce() -> upn_core::Result<T>,
 ) -> Option<T> {
+    // A photo accepted before is rendered in the background: let that finish first.
+    t.driver.render_pending().expect("render pending");
     let before = snapshot(t.data.path());
     let result = call();
     match refused {
@@ -79,7 +81,7 @@ fn read(file: &str) -> Vec<u8> {
 
 fn refusal(field: &'static str, e: Expect) -> Option<(&'static str, &'static str)> {
     match e {
-        Expect::Accepted => None,
+        Expect::Accepted | Expect::RenderFails(_) => None,
         Expect::Refused(reason) => Some((field, reason)),
     }
 }
@@ -148,10 +150,13 @@ fn every_image_case_gets_its_typed_error_and_changes_nothing() {
     for case in IMAGE_CASES {
         let bytes = read(case.file);
         if let Some(e) = case.photo {
-            check(&t, case.file, refusal("photo", e), || {
+            let item = check(&t, case.file, refusal("photo", e), || {
                 t.driver
                     .add_photo(&b, &bytes, CaptureKind::Goods, clock.now(), None)
             });
+            if let (Expect::RenderFails(reason), Some(item)) = (e, item) {
+                assert_render_failed(&t, case.file, &item.id, reason);
+            }
         }
         if let Some(e) = case.signature {
             check(&t, case.file, refusal("signature", e), || {
@@ -159,6 +164,22 @@ fn every_image_case_gets_its_typed_error_and_changes_nothing() {
             });
         }
     }
+}
+
+/// A photo accepted at capture whose background rendition fails: needs attention with the
+/// reason, at once (no flush).
+fn assert_render_failed(t: &TestDriver, case: &str, id: &str, reason: &str) {
+    t.driver.render_pending().expect("render");
+    let item = t
+        .driver
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap_or_else(|| panic!("{case}: not in the outbox"));
+    assert_eq!(item.state, ItemState::NeedsAttention, "{case}: {item:?}");
+    let error = item.last_error.unwrap_or_default();
+    assert!(error.contains(reason), "{case}: {error}");
 }
 
 #[test]

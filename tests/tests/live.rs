@@ -11,8 +11,8 @@ use upn_core::clock::Clock;
 use upn_core::domain::outbox::{CaptureKind, ItemState, OutboxItem};
 use upn_core::domain::{StopChangeKind, StopPhase};
 use upn_core::listener::{DriverListener, StopListUpdate, UploadProgress};
-use upn_core::FlushEnd;
 use upn_core::CancelToken;
+use upn_core::FlushEnd;
 use upn_e2e::{driver_with_clock, manual_clock, signature, sim};
 use upn_sim::SimConfig;
 

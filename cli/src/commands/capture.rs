@@ -28,7 +28,15 @@ pub fn photo(args: PhotoArgs) -> Result<u8, CliError> {
         PhotoKind::LeaveSafe => CaptureKind::LeaveSafe,
     };
     let driver = super::open_driver(&args.driver)?;
-    let item = driver.add_photo(&args.barcode, &bytes, kind, Utc::now(), fix(args.gps))?;
+    let at = args.capture.at.unwrap_or_else(Utc::now);
+    let item = driver.add_photo_with_id(
+        &args.barcode,
+        &bytes,
+        kind,
+        at,
+        fix(args.gps),
+        args.capture.id.as_deref(),
+    )?;
     println!(
         "photo {} of {} stored ({} bytes): {}",
         item.id,
@@ -36,7 +44,8 @@ pub fn photo(args: PhotoArgs) -> Result<u8, CliError> {
         bytes.len(),
         match item.state.code() {
             "waiting" => "waits for the signature",
-            _ => "queued for UPN",
+            "queued" => "queued for UPN",
+            other => other,
         }
     );
     Ok(exit::OK)
@@ -45,7 +54,15 @@ pub fn photo(args: PhotoArgs) -> Result<u8, CliError> {
 pub fn sign(args: SignArgs) -> Result<u8, CliError> {
     let bytes = read(&args.image, "signature image")?;
     let driver = super::open_driver(&args.driver)?;
-    let signed = driver.sign(&args.barcode, &bytes, &args.name, Utc::now(), fix(args.gps))?;
+    let at = args.capture.at.unwrap_or_else(Utc::now);
+    let signed = driver.sign_with_id(
+        &args.barcode,
+        &bytes,
+        &args.name,
+        at,
+        fix(args.gps),
+        args.capture.id.as_deref(),
+    )?;
     println!(
         "POD {} for {} stored: queued for UPN",
         signed.item.id, signed.item.barcode

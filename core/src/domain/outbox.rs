@@ -419,6 +419,9 @@ pub enum Event<'a> {
     },
     /// A `sending` row found by a new pass: a crash or a cancelled pass cut it short.
     Recover,
+    /// The flush claimed the item to prepare it while another uploaded, then the pass ended
+    /// before its request left (offline, paused, deadline): queued again, the claim uncounted.
+    Release,
     /// The consignment's POD reached UPN (releases a waiting photo).
     PodSent,
     /// An explicit retry; `pod_sent` says whether the consignment's POD reached UPN.
@@ -428,6 +431,11 @@ pub enum Event<'a> {
     Discard,
     /// A new signature replaces this POD.
     Replace,
+    /// The background rendition of an unsent photo failed (its data cannot be decoded): it
+    /// needs a person at once, before any flush. Nothing left the device, so no attempt counts.
+    RenderFailed {
+        reason: &'a str,
+    },
 }
 
 /// A transition to apply, compare-and-set, on the row still at (`from`, `from_attempts`).
@@ -478,6 +486,7 @@ pub fn transition(
             failed(item, failure, *jitter, same.saturating_sub(1), now, to)
         }
         (Sending, Event::Recover) => to(Queued, same, Schedule::default(), None),
+        (Sending, Event::Release) => to(Queued, same.saturating_sub(1), Schedule::default(), None),
         (Waiting, Event::PodSent) => to(Queued, same, Schedule::default(), None),
         (Sending, Event::Retry { .. } | Event::Discard | Event::Replace) => {
             return Err(Refusal::InFlight)
@@ -494,6 +503,13 @@ pub fn transition(
             to(state, same, Schedule::default(), None)
         }
         (_, Event::Discard) if unsent => to(Discarded, same, Schedule::default(), None),
+        (Waiting | Queued, Event::RenderFailed { reason }) => to(
+            NeedsAttention,
+            same,
+            Schedule::default(),
+            Some(Some(reason.to_string())),
+        ),
+        (Sending, Event::RenderFailed { .. }) => return Err(Refusal::InFlight),
         // Never attempted: UPN cannot have it.
         (_, Event::Replace) if unsent && item.kind == CaptureKind::Pod && same == 0 => {
             to(Replaced, same, Schedule::default(), None)
@@ -720,6 +736,51 @@ mod tests {
             jitter: 1.0,
         };
         transition(sending, &event, now()).unwrap()
+    }
+
+    #[test]
+    fn a_released_claim_is_queued_again_without_counting_an_attempt() {
+        let claimed = transition(
+            item(CaptureKind::Goods, ItemState::Queued, 2),
+            &Event::Claim,
+            now(),
+        )
+        .unwrap();
+        let sending = item(CaptureKind::Goods, ItemState::Sending, claimed.attempts);
+        let t = transition(sending, &Event::Release, now()).unwrap();
+        assert_eq!((t.to, t.attempts), (ItemState::Queued, 2));
+        assert!(transition(
+            item(CaptureKind::Pod, ItemState::Queued, 0),
+            &Event::Release,
+            now()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_failed_background_rendition_needs_attention_unless_in_flight_or_gone() {
+        let event = Event::RenderFailed { reason: "damaged" };
+        for state in [ItemState::Waiting, ItemState::Queued] {
+            let t = transition(item(CaptureKind::Goods, state, 2), &event, now()).unwrap();
+            assert_eq!(
+                (t.from, t.to, t.attempts),
+                (state, ItemState::NeedsAttention, 2)
+            );
+            assert_eq!(t.last_error, Some(Some("damaged".into())));
+        }
+        let sending = item(CaptureKind::Goods, ItemState::Sending, 1);
+        assert_eq!(transition(sending, &event, now()), Err(Refusal::InFlight));
+        for state in [
+            ItemState::Sent,
+            ItemState::Discarded,
+            ItemState::Replaced,
+            ItemState::NeedsAttention,
+        ] {
+            assert_eq!(
+                transition(item(CaptureKind::Goods, state, 1), &event, now()),
+                Err(Refusal::NotNow { state })
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub(crate) fn spawn(runtime: &Handle, shared: Arc<Shared>) {
         intervals.tracking,
         |s| async move { tracking::scheduled_pull(&s).await },
     );
+    if shared.config.background_renditions {
+        runtime.spawn(super::render::run(shared.clone()));
+    }
     runtime.spawn(outbox_loop(shared));
 }
 

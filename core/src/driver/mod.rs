@@ -11,13 +11,14 @@ mod engine;
 mod invoice;
 mod outbox;
 mod receipt;
+mod render;
 mod support;
 mod sync;
 mod task;
 mod tracking;
 
 pub use documents::CaptureImage;
-pub use outbox::{DrainReport, Signed};
+pub use outbox::{normalise_capture_id, DrainReport, Signed};
 pub use receipt::PodVerification;
 pub use support::MAX_BUNDLE_CONSIGNMENTS;
 pub use sync::{SyncOutcome, SyncReport};
@@ -81,6 +82,10 @@ pub struct DriverConfig {
     /// How long a database statement waits for another writer before the call fails with
     /// `Error::Busy` (default 10 s; within `store::BUSY_WAIT_RANGE`).
     pub store_busy_wait: Duration,
+    /// Make photos' upload renditions in the background after each capture and at open
+    /// (default `true`). A simulation that must replay exactly turns it off; the flush then
+    /// renders what is missing, as it always does.
+    pub background_renditions: bool,
 }
 
 impl DriverConfig {
@@ -92,6 +97,7 @@ impl DriverConfig {
             media: MediaLimits::default(),
             diagnostics: DiagnosticLimits::default(),
             store_busy_wait: crate::store::BUSY_TIMEOUT,
+            background_renditions: true,
         }
     }
 }
@@ -167,6 +173,14 @@ pub(crate) struct Shared {
     pub outbox_gate: tokio::sync::Mutex<()>,
     /// Wakes the outbox task; keeps one permit, so a capture during a flush starts another.
     pub outbox_wake: Notify,
+    /// One capture recorded at a time (`Driver::record`): a staged file's name is per id.
+    pub capture_gate: Mutex<()>,
+    /// Wakes the background renderer (a new photo); keeps one permit.
+    pub render_wake: Notify,
+    /// Who is making a rendition now: the renderer and the flush never make the same one.
+    pub renders: crate::sync::render::RenderClaims,
+    /// The background renderer's low-priority thread.
+    pub renderer: render::Renderer,
     /// One owner per data folder: held until the last background task lets go of `Shared`.
     _owner: DataDirLock,
 }
@@ -323,6 +337,10 @@ impl Driver {
             tracking_gate: tokio::sync::Mutex::new(()),
             outbox_gate: tokio::sync::Mutex::new(()),
             outbox_wake: Notify::new(),
+            capture_gate: Mutex::new(()),
+            render_wake: Notify::new(),
+            renders: Default::default(),
+            renderer: render::Renderer::start()?,
             _owner: lock,
         });
         let weak = Arc::downgrade(&shared);

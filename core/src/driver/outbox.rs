@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Driver, Shared, Task};
 use crate::cancel::CancelToken;
+use crate::digest::sha256_hex;
 use crate::domain::capture::{check_captured_at, check_fix, check_name, GpsFix};
 use crate::domain::outbox::{resign, CaptureKind, OutboxItem, PauseScope, Pauses, ResignDecision};
 use crate::domain::Stage;
@@ -18,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::listener::{DriverListener, LiveStops, Subscription, UploadProgress};
 use crate::media;
-use crate::store::captures::{Capture, NewCapture, OutboxStats};
+use crate::store::blobs::BlobRef;
+use crate::store::captures::{differs, Capture, Inserted, NewCapture, OutboxStats};
 use crate::store::keys;
 use crate::sync::import::validate_barcode;
 use crate::sync::outbox::{Flush, FlushEnd, FlushObserver, FlushReport};
@@ -39,6 +41,26 @@ pub struct DrainReport {
     pub flush: FlushReport,
     /// Items still waiting to reach UPN (including those waiting for attention).
     pub pending: u32,
+}
+
+/// A capture id from the app: 32 lowercase hex digits as the core writes them, or a UUID in
+/// any usual spelling (hyphens, braces, `urn:uuid:`, upper case), written as 32 lowercase hex.
+pub fn normalise_capture_id(id: &str) -> Result<String> {
+    let bad = || {
+        Error::invalid(
+            "capture_id",
+            "must be 32 hex digits or a UUID (like 123e4567-e89b-12d3-a456-426614174000); omit it to let the core choose one",
+        )
+    };
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(id.to_ascii_lowercase());
+    }
+    if id.len() > 45 {
+        return Err(bad());
+    }
+    uuid::Uuid::try_parse(id)
+        .map(|u| format!("{:032x}", u.as_u128()))
+        .map_err(|_| bad())
 }
 
 /// Turns flush events into posts to the listeners' mailbox (never a listener call: those run
@@ -107,6 +129,7 @@ impl Shared {
             clock: self.clock.as_ref(),
             media: self.config.media,
             observer: Arc::new(Notifier(self.clone())),
+            renders: &self.renders,
         };
         match deadline {
             // A hard stop: cancelling at any await leaves rows `sending`, requeued next pass.
@@ -154,7 +177,9 @@ impl Shared {
 
 impl Driver {
     /// Records a delivery photo. Any number, before or after the signature; photos taken before
-    /// the signature wait for it. Durable when this returns.
+    /// the signature wait for it. Durable when this returns. The photo is checked from its
+    /// header and structure only; its upload rendition is made in the background afterwards
+    /// (a photo that cannot be rendered then needs attention, and listeners hear of it).
     pub fn add_photo(
         &self,
         barcode: &str,
@@ -162,6 +187,22 @@ impl Driver {
         kind: CaptureKind,
         captured_at: DateTime<Utc>,
         gps: Option<GpsFix>,
+    ) -> Result<OutboxItem> {
+        self.add_photo_with_id(barcode, bytes, kind, captured_at, gps, None)
+    }
+
+    /// [`Driver::add_photo`] under a capture id of the app's (32 hex digits or a UUID), so a
+    /// call repeated after a timeout or a process death returns the capture it made instead of
+    /// storing the photo twice. The same id with different content is
+    /// [`Error::CaptureIdConflict`], and nothing is recorded.
+    pub fn add_photo_with_id(
+        &self,
+        barcode: &str,
+        bytes: &[u8],
+        kind: CaptureKind,
+        captured_at: DateTime<Utc>,
+        gps: Option<GpsFix>,
+        capture_id: Option<&str>,
     ) -> Result<OutboxItem> {
         if !kind.is_photo() {
             return Err(Error::invalid(
@@ -171,9 +212,24 @@ impl Driver {
         }
         let s = &self.shared;
         let barcode = validate_barcode(barcode)?;
+        let capture_id = capture_id.map(normalise_capture_id).transpose()?;
         let now = s.clock.now();
         check_captured_at(captured_at, now)?;
         let fix = gps.map(|g| check_fix(g, captured_at)).transpose()?;
+        let new = NewCapture {
+            id: capture_id.unwrap_or_else(|| self.new_capture_id()),
+            barcode: barcode.to_string(),
+            kind,
+            captured_at,
+            clock_offset_ms: self.clock_offset_ms(),
+            signed_by: None,
+            fix,
+            original: Default::default(),
+            replaces: None,
+        };
+        if let Some(existing) = self.retried(&new, bytes)? {
+            return Ok(OutboxItem::from(&existing));
+        }
         {
             let store = s.store()?;
             let consignment = open_consignment(&store, barcode)?;
@@ -187,20 +243,7 @@ impl Driver {
         media::inspect_photo(bytes, &s.config.media)
             .map_err(|e| Error::invalid("photo", e.to_string()))?;
         // Waiting or queued is decided by the store, in the transaction that inserts it.
-        let capture = self.record(
-            NewCapture {
-                id: self.new_capture_id(),
-                barcode: barcode.to_string(),
-                kind,
-                captured_at,
-                clock_offset_ms: self.clock_offset_ms(),
-                signed_by: None,
-                fix,
-                original: Default::default(),
-                replaces: None,
-            },
-            bytes,
-        )?;
+        let capture = self.record(new, bytes)?;
         Ok(OutboxItem::from(&capture))
     }
 
@@ -215,13 +258,47 @@ impl Driver {
         captured_at: DateTime<Utc>,
         gps: Option<GpsFix>,
     ) -> Result<Signed> {
+        self.sign_with_id(barcode, signature, signed_by, captured_at, gps, None)
+    }
+
+    /// [`Driver::sign`] under a capture id of the app's: the same signature, name and time
+    /// under the same id returns the POD already recorded (nothing replaced, nothing stored);
+    /// anything different under it is [`Error::CaptureIdConflict`].
+    pub fn sign_with_id(
+        &self,
+        barcode: &str,
+        signature: &[u8],
+        signed_by: &str,
+        captured_at: DateTime<Utc>,
+        gps: Option<GpsFix>,
+        capture_id: Option<&str>,
+    ) -> Result<Signed> {
         let s = &self.shared;
         let barcode = validate_barcode(barcode)?;
         let signed_by = check_name(signed_by)?;
+        let capture_id = capture_id.map(normalise_capture_id).transpose()?;
         let now = s.clock.now();
         check_captured_at(captured_at, now)?;
         let fix = gps.map(|g| check_fix(g, captured_at)).transpose()?;
-        let replaces = s.settled(|| {
+        let mut new = NewCapture {
+            id: capture_id.unwrap_or_else(|| self.new_capture_id()),
+            barcode: barcode.to_string(),
+            kind: CaptureKind::Pod,
+            captured_at,
+            clock_offset_ms: self.clock_offset_ms(),
+            signed_by: Some(signed_by),
+            fix,
+            original: Default::default(),
+            replaces: None,
+        };
+        if let Some(existing) = self.retried(&new, signature)? {
+            return Ok(Signed {
+                item: OutboxItem::from(&existing),
+                replaced: None,
+                stale_gps: existing.fix.is_some_and(|f| f.stale),
+            });
+        }
+        new.replaces = s.settled(|| {
             let store = s.store()?;
             let consignment = open_consignment(&store, barcode)?;
             let pod = store.live_pod(barcode)?;
@@ -245,20 +322,10 @@ impl Driver {
         })?;
         media::inspect_signature(signature, &s.config.media)
             .map_err(|e| Error::invalid("signature", e.to_string()))?;
-        let capture = self.record(
-            NewCapture {
-                id: self.new_capture_id(),
-                barcode: barcode.to_string(),
-                kind: CaptureKind::Pod,
-                captured_at,
-                clock_offset_ms: self.clock_offset_ms(),
-                signed_by: Some(signed_by),
-                fix,
-                original: Default::default(),
-                replaces: replaces.clone(),
-            },
-            signature,
-        )?;
+        let replaces = new.replaces.clone();
+        let capture = self.record(new, signature)?;
+        // A concurrent retry may have recorded it first: then nothing was replaced here.
+        let replaces = replaces.filter(|r| capture.replaces.as_deref() == Some(r.as_str()));
         if let Some(old) = &replaces {
             tracing::info!(barcode, replaced = %old, "unsent signature replaced");
             s.notify_capture(old);
@@ -270,16 +337,60 @@ impl Driver {
         })
     }
 
-    /// Writes the original durably, then commits the row; wakes the outbox.
+    /// An app's retry: the capture already recorded under `new.id` when it is this one, a
+    /// conflict when it is another, `None` when the id is free (the insert decides for good).
+    fn retried(&self, new: &NewCapture, bytes: &[u8]) -> Result<Option<Capture>> {
+        let Some(existing) = self.shared.store()?.capture(&new.id)? else {
+            return Ok(None);
+        };
+        let probe = NewCapture {
+            original: BlobRef {
+                name: String::new(),
+                sha256: sha256_hex(bytes),
+                bytes: bytes.len() as u64,
+            },
+            ..new.clone()
+        };
+        match differs(&probe, &existing) {
+            None => Ok(Some(existing)),
+            Some(what) => Err(Error::CaptureIdConflict {
+                id: new.id.clone(),
+                differs: what,
+            }),
+        }
+    }
+
+    /// Stages the original durably, then inserts the row and puts the file in place inside
+    /// the inserting transaction (a taken id leaves the other capture's file alone); wakes the
+    /// outbox and the renderer.
     fn record(&self, mut new: NewCapture, bytes: &[u8]) -> Result<Capture> {
         let s = &self.shared;
+        // One capture at a time in this process: a staged file has one temporary name per id.
+        let _one = s.capture_gate.lock().unwrap_or_else(|p| p.into_inner());
         s.store()?.note_captures_begun()?;
-        new.original = s.blobs.write(&format!("{}.orig", new.id), bytes)?;
+        let staged = s.blobs.stage(&format!("{}.orig", new.id), bytes)?;
+        new.original = staged.blob.clone();
         failpoint::hit("capture.before_insert");
-        let inserted = s.store()?.insert_capture(&new, s.clock.now());
-        if let Err(e) = inserted {
-            s.blobs.remove(&new.original.name);
-            return Err(e);
+        let published = std::cell::Cell::new(false);
+        let inserted = s.store()?.insert_capture(&new, s.clock.now(), || {
+            s.blobs.publish(&staged)?;
+            published.set(true);
+            Ok(())
+        });
+        let existing = match inserted {
+            Ok(Inserted::New) => None,
+            Ok(Inserted::Existing(c)) => Some(*c),
+            Err(e) => {
+                match published.get() {
+                    true => s.blobs.remove(&new.original.name),
+                    false => s.blobs.unstage(&staged),
+                }
+                return Err(e);
+            }
+        };
+        if let Some(existing) = existing {
+            s.blobs.unstage(&staged);
+            return Ok(existing);
         }
         failpoint::hit("capture.after_commit");
         let capture = s.store()?.capture(&new.id)?.ok_or_else(|| Error::Storage {
@@ -288,6 +399,9 @@ impl Driver {
         })?;
         s.notify_capture(&capture.id);
         s.outbox_wake.notify_one();
+        if capture.kind.is_photo() {
+            s.render_wake.notify_one();
+        }
         Ok(capture)
     }
 

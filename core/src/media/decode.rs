@@ -203,13 +203,6 @@ fn png_reader<'a>(
     Ok(reader)
 }
 
-/// Decodes every row (one row buffer at a time) and reads to IEND: proves the PNG is complete.
-pub(super) fn validate_png(bytes: &[u8], header: &ImageInfo) -> Result<(), MediaError> {
-    let mut reader = png_reader(bytes, header)?;
-    while reader.next_interlaced_row().map_err(png_error)?.is_some() {}
-    reader.finish().map_err(png_error)
-}
-
 /// Decodes a PNG to grey or RGB, compositing any alpha on white. Non-interlaced images are
 /// converted row by row (no full-size RGBA copy); interlaced ones need the whole frame first.
 pub(super) fn decode_png(bytes: &[u8], header: &ImageInfo) -> Result<Plane, MediaError> {

@@ -1,13 +1,14 @@
 //! Everything learnt without decoding pixels: the size check, format sniffing, dimensions and
 //! EXIF orientation, read by walking the JPEG marker segments / PNG chunks with bounds checks.
-//! Nothing here allocates in proportion to what the header claims.
+//! Nothing here allocates in proportion to what the header claims. [`read`] then walks the rest
+//! of the stream's structure (`structure.rs`), still without decoding a pixel.
 
-use super::{ImageFormat, ImageInfo, MediaError, MediaLimits};
+use super::{structure, ImageFormat, ImageInfo, MediaError, MediaLimits};
 
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
-/// Size limit, format, dimensions (with the pixel and dimension limits) and orientation, in that
-/// order.
+/// Size limit, format, dimensions (with the pixel and dimension limits), orientation, then the
+/// stream's structure to its end marker, in that order.
 pub(super) fn read(bytes: &[u8], limits: &MediaLimits) -> Result<ImageInfo, MediaError> {
     if bytes.is_empty() {
         return Err(MediaError::Empty);
@@ -19,11 +20,22 @@ pub(super) fn read(bytes: &[u8], limits: &MediaLimits) -> Result<ImageInfo, Medi
         });
     }
     let format = sniff(bytes)?;
-    let (width, height, orientation) = match format {
-        ImageFormat::Jpeg => jpeg_header(bytes)?,
-        ImageFormat::Png => png_header(bytes)?,
+    let (width, height, orientation, first_scan) = match format {
+        ImageFormat::Jpeg => {
+            let (w, h, o, sos) = jpeg_header(bytes)?;
+            (w, h, o, Some(sos))
+        }
+        ImageFormat::Png => {
+            let (w, h, o) = png_header(bytes)?;
+            (w, h, o, None)
+        }
     };
+    // A bomb is refused for its size before its structure is walked.
     check_pixels(width, height, limits)?;
+    match first_scan {
+        Some(sos) => structure::jpeg_scans(bytes, sos)?,
+        None => structure::png_chunks(bytes)?,
+    }
     Ok(ImageInfo {
         format,
         width,
@@ -75,8 +87,9 @@ fn truncated_header() -> MediaError {
 }
 
 /// Walks the marker segments from SOI to the first SOS: frame size from the first SOFn,
-/// orientation from the first APP1 Exif segment.
-fn jpeg_header(b: &[u8]) -> Result<(u32, u32, u8), MediaError> {
+/// orientation from the first APP1 Exif segment, tables checked; returns where the first scan
+/// header's length field is.
+fn jpeg_header(b: &[u8]) -> Result<(u32, u32, u8, usize), MediaError> {
     let mut pos = 2; // after SOI
     let mut size: Option<(u32, u32)> = None;
     let mut orientation: Option<u8> = None;
@@ -103,7 +116,7 @@ fn jpeg_header(b: &[u8]) -> Result<(u32, u32, u8), MediaError> {
                 let (width, height) = size.ok_or_else(|| {
                     MediaError::undecodable("image data comes before the frame header")
                 })?;
-                return Ok((width, height, orientation.unwrap_or(1)));
+                return Ok((width, height, orientation.unwrap_or(1), pos));
             }
             _ => {}
         }
@@ -117,7 +130,10 @@ fn jpeg_header(b: &[u8]) -> Result<(u32, u32, u8), MediaError> {
         let payload = b.get(pos + 2..end).ok_or_else(truncated_header)?;
         match marker {
             // The first SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) && size.is_none() => {
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                if size.is_some() {
+                    return Err(MediaError::undecodable("more than one frame header"));
+                }
                 let height = be16(payload, 1).ok_or_else(truncated_header)?;
                 let width = be16(payload, 3).ok_or_else(truncated_header)?;
                 if width == 0 || height == 0 {
@@ -125,8 +141,11 @@ fn jpeg_header(b: &[u8]) -> Result<(u32, u32, u8), MediaError> {
                         "the frame header gives a zero width or height",
                     ));
                 }
+                structure::frame_header(marker, payload)?;
                 size = Some((u32::from(width), u32::from(height)));
             }
+            0xC4 => structure::huffman_tables(payload)?,
+            0xDB => structure::quantisation_tables(payload)?,
             0xE1 if orientation.is_none() => {
                 if let Some(tiff) = payload.strip_prefix(b"Exif\0\0") {
                     orientation = Some(exif_orientation(tiff));

@@ -1152,3 +1152,157 @@ fn no_panic_on_truncated_or_mutated_images() {
     }
     assert!(runs > 400);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The capture path's structure check (no pixel decoded)
+
+/// Offset of the first `FF marker` in a JPEG.
+fn marker_at(jpeg: &[u8], marker: u8) -> usize {
+    jpeg.windows(2)
+        .position(|w| w == [0xFF, marker])
+        .unwrap_or_else(|| panic!("no FF {marker:02X}"))
+}
+
+fn refused_with(bytes: &[u8], text: &str) {
+    match inspect_photo(bytes, &lim()) {
+        Err(MediaError::Undecodable { reason }) => assert!(reason.contains(text), "{reason}"),
+        other => panic!("expected a refusal with {text:?}, got {other:?}"),
+    }
+}
+
+/// The middle third of the entropy-coded data turned into stuffed 0xFF bytes (`FF 00`): a run
+/// of one-bits no Huffman table decodes.
+fn garbage_scan(jpeg: &[u8]) -> Vec<u8> {
+    let sos = marker_at(jpeg, 0xDA);
+    let start = sos + 2 + usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
+    let scan = jpeg.len() - 2 - start;
+    let mut out = jpeg.to_vec();
+    for (i, b) in out[start + scan / 3..start + 2 * scan / 3]
+        .iter_mut()
+        .enumerate()
+    {
+        *b = if i % 2 == 0 { 0xFF } else { 0x00 };
+    }
+    out
+}
+
+#[test]
+fn corrupt_entropy_data_passes_the_capture_check_and_fails_the_rendition() {
+    let bad = garbage_scan(&photo_jpeg(480, 360));
+    assert!(
+        inspect_photo(&bad, &lim()).is_ok(),
+        "the structure is intact"
+    );
+    assert!(matches!(
+        photo_rendition(&bad, &lim()),
+        Err(MediaError::Undecodable { .. })
+    ));
+    // A signature is still decoded at capture: refused there.
+    assert!(matches!(
+        inspect_signature(&bad, &lim()),
+        Err(MediaError::Undecodable { .. })
+    ));
+}
+
+#[test]
+fn jpeg_structure_refusals_each_name_what_is_wrong() {
+    let jpeg = photo_jpeg(480, 360);
+    let sof = marker_at(&jpeg, 0xC0);
+    let dht = marker_at(&jpeg, 0xC4);
+    let dqt = marker_at(&jpeg, 0xDB);
+    let sos = marker_at(&jpeg, 0xDA);
+    let edit = |at: usize, value: u8| {
+        let mut b = jpeg.clone();
+        b[at] = value;
+        b
+    };
+    refused_with(&jpeg[..jpeg.len() - 2], "incomplete");
+    refused_with(&jpeg[..jpeg.len() - 1], "incomplete");
+    refused_with(&jpeg[..sos + 30], "incomplete");
+    refused_with(&edit(sof + 1, 0xC3), "lossless JPEG is not supported");
+    refused_with(
+        &edit(sof + 1, 0xC9),
+        "arithmetic-coded JPEG is not supported",
+    );
+    refused_with(&edit(sof + 1, 0xC5), "hierarchical JPEG is not supported");
+    refused_with(&edit(sof + 4, 12), "12-bit JPEG is not supported");
+    refused_with(&edit(sof + 9, 2), "the frame header is malformed"); // 2 components
+    refused_with(&edit(dht + 5, 0xFF), "a Huffman table is malformed");
+    refused_with(&edit(dht + 4, 0x27), "a Huffman table is malformed"); // class 2
+    refused_with(&edit(dqt + 4, 0x20), "a quantisation table is malformed");
+    refused_with(&edit(sos + 4, 0), "a scan header is malformed");
+    refused_with(&edit(dqt + 3, 1), "invalid length");
+    // A second frame header after the scan, and a second SOI.
+    let mut two_frames = jpeg[..jpeg.len() - 2].to_vec();
+    two_frames.extend(&jpeg[sof..sof + 2 + 17]);
+    two_frames.extend([0xFF, 0xD9]);
+    refused_with(&two_frames, "more than one frame header");
+    let mut second_soi = jpeg[..jpeg.len() - 2].to_vec();
+    second_soi.extend([0xFF, 0xD8, 0xFF, 0xD9]);
+    refused_with(&second_soi, "a second start-of-image marker");
+    // Bytes after EOI (camera trailers) are not looked at.
+    let mut trailer = jpeg.clone();
+    trailer.extend(b"SEFH trailer data");
+    assert!(inspect_photo(&trailer, &lim()).is_ok());
+}
+
+#[test]
+fn progressive_and_restart_marked_jpegs_pass_the_structure_check() {
+    let px = photo_rgb(480, 360);
+    let progressive = encode_jpeg(&px, 480, 360, jpeg_encoder::ColorType::Rgb, true);
+    let scans = progressive
+        .windows(2)
+        .filter(|w| *w == [0xFF, 0xDA])
+        .count();
+    assert!(scans > 1, "{scans} scans");
+    assert!(inspect_photo(&progressive, &lim()).is_ok());
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 90);
+    enc.set_restart_interval(4);
+    enc.encode(&px, 480, 360, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    assert!(out.windows(2).any(|w| w == [0xFF, 0xD0]), "restart markers");
+    assert!(inspect_photo(&out, &lim()).is_ok());
+}
+
+#[test]
+fn png_structure_refusals_each_name_what_is_wrong() {
+    let px = photo_rgb(320, 240);
+    let png = encode_png(320, 240, png::ColorType::Rgb, png::BitDepth::Eight, &px);
+    refused_with(&png[..png.len() - 12], "incomplete");
+    refused_with(&png[..png.len() - 3], "incomplete");
+    let mut no_data = png[..33].to_vec();
+    chunk(&mut no_data, b"IEND", &[]);
+    refused_with(&no_data, "no image data");
+    let mut bad_kind = png[..33].to_vec();
+    chunk(&mut bad_kind, b"ID\x01T", &[0; 4]);
+    refused_with(&bad_kind, "a PNG chunk is malformed");
+    // Short zlib data is only found by decoding: accepted at capture, refused by the rendition.
+    let mut short = png[..33].to_vec();
+    chunk(
+        &mut short,
+        b"IDAT",
+        &[0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0, 0, 0, 1],
+    );
+    chunk(&mut short, b"IEND", &[]);
+    assert!(inspect_photo(&short, &lim()).is_ok());
+    assert!(matches!(
+        photo_rendition(&short, &lim()),
+        Err(MediaError::Undecodable { .. })
+    ));
+}
+
+#[test]
+fn the_capture_check_decodes_nothing_so_it_is_fast() {
+    // 3 MP (kept small for debug builds): the walk is at memory speed, far below a decode.
+    let jpeg = photo_jpeg(2000, 1500);
+    let start = Instant::now();
+    for _ in 0..10 {
+        inspect_photo(&jpeg, &lim()).expect("valid");
+    }
+    let walk = start.elapsed() / 10;
+    let start = Instant::now();
+    photo_rendition(&jpeg, &lim()).expect("renders");
+    let render = start.elapsed();
+    assert!(walk * 20 < render, "walk {walk:?}, rendition {render:?}");
+}

@@ -69,6 +69,13 @@ pub struct BlobRef {
     pub bytes: u64,
 }
 
+/// A file written by [`Blobs::stage`], not yet under its name.
+#[derive(Debug)]
+pub struct Staged {
+    temp: PathBuf,
+    pub blob: BlobRef,
+}
+
 impl Blobs {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join(BLOB_DIR_NAME);
@@ -93,6 +100,16 @@ impl Blobs {
 
     /// Writes `bytes` under `name`, durably.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<BlobRef> {
+        let staged = self.stage(name, bytes)?;
+        self.publish(&staged)?;
+        Ok(staged.blob)
+    }
+
+    /// The first half of [`Blobs::write`]: `bytes` written and fsynced under a temporary name
+    /// (an orphan the sweep quarantines if the process dies here). Nothing under `name` is
+    /// touched until [`Blobs::publish`], so a capture whose id turns out to be taken never
+    /// overwrites the file of the capture that holds it. One stage per name at a time.
+    pub fn stage(&self, name: &str, bytes: &[u8]) -> Result<Staged> {
         let temp = self.path(&format!("{TEMP_PREFIX}{name}"));
         let written = (|| -> std::io::Result<()> {
             let mut file = File::create(&temp)?;
@@ -100,20 +117,36 @@ impl Blobs {
                 return Err(full);
             }
             file.write_all(bytes)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&temp, self.path(name))?;
-            sync_dir(&self.dir)
+            file.sync_all()
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&temp);
             return Err(Error::io("saving a capture file")(e));
         }
-        Ok(BlobRef {
-            name: name.to_string(),
-            sha256: sha256_hex(bytes),
-            bytes: bytes.len() as u64,
+        Ok(Staged {
+            temp,
+            blob: BlobRef {
+                name: name.to_string(),
+                sha256: sha256_hex(bytes),
+                bytes: bytes.len() as u64,
+            },
         })
+    }
+
+    /// Renames a staged file into place and fsyncs the directory: durable under its name.
+    pub fn publish(&self, staged: &Staged) -> Result<()> {
+        let moved = fs::rename(&staged.temp, self.path(&staged.blob.name))
+            .and_then(|()| sync_dir(&self.dir));
+        if let Err(e) = moved {
+            let _ = fs::remove_file(&staged.temp);
+            return Err(Error::io("saving a capture file")(e));
+        }
+        Ok(())
+    }
+
+    /// Drops a staged file that will not be published.
+    pub fn unstage(&self, staged: &Staged) {
+        let _ = fs::remove_file(&staged.temp);
     }
 
     /// Reads a file and checks it against the hash recorded when it was written.

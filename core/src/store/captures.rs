@@ -254,10 +254,25 @@ impl Store {
     /// Records a capture in one transaction (replacing an unsent POD if asked). The initial
     /// state is decided inside it, from the consignment's POD as this transaction reads it: a
     /// POD marked sent just before cannot leave a new photo waiting for good.
-    pub fn insert_capture(&mut self, c: &NewCapture, now: DateTime<Utc>) -> Result<()> {
+    ///
+    /// The id may come from the app (a retry after a timeout or a process death): the row
+    /// decides, inside this transaction. On a primary-key conflict the existing capture is
+    /// compared: the same capture is returned as [`Inserted::Existing`] and nothing changes;
+    /// anything else is [`Error::CaptureIdConflict`]. `publish` (the original file put in
+    /// place) runs only for a new row, after its insert and before the commit.
+    pub fn insert_capture(
+        &mut self,
+        c: &NewCapture,
+        now: DateTime<Utc>,
+        publish: impl FnOnce() -> Result<()>,
+    ) -> Result<Inserted> {
         let tx = self
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if c.replaces.as_deref() == Some(c.id.as_str()) {
+            // A retry of the live POD itself: never replace a capture by itself.
+            return existing_or_conflict(&tx, c);
+        }
         if let Some(old) = &c.replaces {
             let applied = match capture_in(&tx, old)? {
                 Some(pod) => match transition(pod.status(), &Event::Replace, now) {
@@ -284,7 +299,7 @@ impl Store {
             r.get(0)
         })?;
         let fix = c.fix.as_ref();
-        tx.execute(
+        let inserted = tx.execute(
             &format!(
                 "INSERT INTO captures ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                  ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, ?16, 0, NULL, NULL, NULL, NULL, ?17,
@@ -310,9 +325,16 @@ impl Store {
                 c.replaces,
                 fix.map(|f| f.ahead_ms).unwrap_or(0),
             ],
-        )?;
+        );
+        match inserted {
+            Ok(_) => {}
+            // Dropping `tx` rolls back whatever this transaction did (a replace included).
+            Err(e) if is_primary_key_conflict(&e) => return existing_or_conflict(&tx, c),
+            Err(e) => return Err(e.into()),
+        }
+        publish()?;
         tx.commit()?;
-        Ok(())
+        Ok(Inserted::New)
     }
 
     /// Applies the state machine's answer to `event` for capture `id`, compare-and-set, in one
@@ -375,11 +397,37 @@ impl Store {
 
     /// Records the rendition of a claimed capture (only while it is being sent).
     pub fn set_upload_rendition(&mut self, id: &str, upload: &BlobRef) -> Result<bool> {
+        self.record_rendition(id, upload, "state = 'sending'")
+    }
+
+    /// Records a rendition made in the background, only on an unsent photo that has none yet
+    /// (compare-and-set: a photo claimed, discarded or rendered meanwhile is left alone).
+    pub fn set_background_rendition(&mut self, id: &str, upload: &BlobRef) -> Result<bool> {
+        self.record_rendition(
+            id,
+            upload,
+            "state IN ('waiting', 'queued') AND upload_file IS NULL",
+        )
+    }
+
+    fn record_rendition(&mut self, id: &str, upload: &BlobRef, guard: &str) -> Result<bool> {
         Ok(self.conn().execute(
-            "UPDATE captures SET upload_file = ?2, upload_sha256 = ?3, upload_bytes = ?4
-             WHERE id = ?1 AND state = 'sending'",
+            &format!(
+                "UPDATE captures SET upload_file = ?2, upload_sha256 = ?3, upload_bytes = ?4
+                 WHERE id = ?1 AND {guard}"
+            ),
             params![id, upload.name, upload.sha256, upload.bytes as i64],
         )? == 1)
+    }
+
+    /// Unsent photos (waiting or queued) without an upload rendition, oldest first: the
+    /// background renderer's work, at open and after each capture.
+    pub fn unrendered_photos(&self) -> Result<Vec<Capture>> {
+        self.query_captures(
+            "WHERE state IN ('waiting', 'queued') AND kind != 'pod' AND upload_file IS NULL
+             ORDER BY seq",
+            [],
+        )
     }
 
     /// Freezes a claimed POD's body at its first attempt: `image_count` and the POD hash with
@@ -606,6 +654,56 @@ impl Store {
         stats.last_success_at = last.and_then(parse_time);
         stats.pauses = self.outbox_pauses()?;
         Ok(stats)
+    }
+}
+
+/// What [`Store::insert_capture`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    New,
+    /// The id was already this very capture (an app's retry): nothing changed.
+    Existing(Box<Capture>),
+}
+
+/// The first thing that tells a capture recorded under `new.id` apart from `new` (`None`: it
+/// is the same capture): consignment, kind and bytes; for a POD also the name and time.
+pub fn differs(new: &NewCapture, old: &Capture) -> Option<&'static str> {
+    if old.barcode != new.barcode {
+        Some("the consignment")
+    } else if old.kind != new.kind {
+        Some("the kind")
+    } else if old.original.sha256 != new.original.sha256 || old.original.bytes != new.original.bytes
+    {
+        Some("the image bytes")
+    } else if new.kind == CaptureKind::Pod && old.signed_by != new.signed_by {
+        Some("the printed name")
+    } else if new.kind == CaptureKind::Pod
+        // Stored as epoch milliseconds.
+        && old.captured_at.timestamp_millis() != new.captured_at.timestamp_millis()
+    {
+        Some("the signing time")
+    } else {
+        None
+    }
+}
+
+fn is_primary_key_conflict(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+/// Inside the inserting transaction: the capture already under `c.id`, if it is `c`.
+fn existing_or_conflict(conn: &Connection, c: &NewCapture) -> Result<Inserted> {
+    let existing = capture_in(conn, &c.id)?.ok_or_else(|| Error::Storage {
+        reason: format!("capture {} conflicts with a row that cannot be read", c.id),
+        disk_full: false,
+    })?;
+    match differs(c, &existing) {
+        None => Ok(Inserted::Existing(Box::new(existing))),
+        Some(what) => Err(Error::CaptureIdConflict {
+            id: c.id.clone(),
+            differs: what,
+        }),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod import;
 pub mod outbox;
+pub mod render;
 pub mod tracking;
 
 pub use import::{import_consignments, ImportReport};

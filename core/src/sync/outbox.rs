@@ -8,6 +8,13 @@
 //! while it is `sending` nobody else may change it (`Error::InFlight`). UPN's errors become the
 //! domain's `SendFailure` here, in [`failure_of`], and nowhere else.
 //!
+//! Pipelined: while one item uploads, the next due item is claimed and its upload prepared
+//! (read, or rendered when the background renderer has not made it yet), so the radio does not
+//! wait for the CPU. At most the upload in flight and one prepared item are held in memory. A
+//! prepared item whose request never left when the pass ends (offline, a pause, the deadline)
+//! is released (`Event::Release`: queued again, the claim uncounted); a pass cut short at an
+//! await leaves it `sending`, and the next pass re-queues it.
+//!
 //! The caller holds the outbox gate: one flush at a time.
 
 use std::sync::{Arc, Mutex};
@@ -29,6 +36,7 @@ use crate::store::blobs::Blobs;
 use crate::store::captures::{Capture, Outcome};
 use crate::store::Store;
 use crate::sync::import::lock;
+use crate::sync::render::RenderClaims;
 use crate::upn::wire::{ImageQuery, PodSubmission, WireGpsFix};
 use crate::upn::{Progress, UpnApi, UpnError};
 
@@ -82,6 +90,8 @@ pub struct Flush<'a, A: UpnApi> {
     pub clock: &'a dyn Clock,
     pub media: MediaLimits,
     pub observer: Arc<dyn FlushObserver>,
+    /// Shared with the background renderer: one maker of a capture's rendition at a time.
+    pub renders: &'a RenderClaims,
 }
 
 /// How one claimed item's attempt ended, already recorded in the store.
@@ -112,9 +122,15 @@ pub fn failure_of(error: &UpnError) -> SendFailure {
     }
 }
 
-/// A local problem preparing an upload: a full disk or a busy database is retried later; a file
-/// that cannot be rendered, or is missing or damaged, needs a person.
-fn local_failure(e: &Error) -> SendFailure {
+/// An image that cannot be rendered, as an error of the capture.
+pub(crate) fn rendition_error(e: media::MediaError) -> Error {
+    Error::invalid("capture", e.to_string())
+}
+
+/// A local problem preparing an upload: a full disk or a busy database is retried later; a file that cannot be
+/// rendered, or is missing or damaged, needs a person. (The background renderer words a
+/// rendition failure with this too, so it reads the same whoever found it.)
+pub(crate) fn local_failure(e: &Error) -> SendFailure {
     let passing = match e {
         Error::Io { source, .. } => crate::error::is_disk_full(source),
         Error::Storage { disk_full, .. } => *disk_full,
@@ -143,6 +159,16 @@ fn jitter(id: &str, attempts: u32) -> f64 {
     u16::from_str_radix(&digest[..4], 16).unwrap_or(0) as f64 / 65_536.0
 }
 
+/// A claimed item with its upload bytes made (or why they could not be).
+struct Prepared {
+    capture: Capture,
+    upload: Result<Vec<u8>>,
+}
+
+fn past(deadline: Option<tokio::time::Instant>) -> bool {
+    deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
+}
+
 impl<A: UpnApi> Flush<'_, A> {
     /// Sends whatever is due until nothing is, the device is offline, or `deadline` passes.
     pub async fn run(&self, deadline: Option<tokio::time::Instant>) -> Result<FlushReport> {
@@ -154,61 +180,143 @@ impl<A: UpnApi> Flush<'_, A> {
             if due.is_empty() {
                 return Ok(report);
             }
-            let mut images_paused = false;
-            for queued in due {
-                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                    report.ended = FlushEnd::Deadline;
-                    return Ok(report);
-                }
-                if images_paused && queued.kind.is_photo() {
-                    continue;
-                }
-                failpoint::hit("outbox.before_claim");
-                // The due list may be stale: only a claim that applies lets the item go.
-                let Some(capture) = lock(self.store)?.claim(&queued.id, self.clock.now())? else {
-                    continue;
-                };
-                self.observer.capture_changed(&capture.id);
-                failpoint::hit("outbox.after_claim");
-                match self.send(&capture).await? {
-                    Attempt::Sent => report.sent += 1,
-                    Attempt::Retry => report.retrying += 1,
-                    Attempt::NeedsAttention => report.needs_attention += 1,
-                    Attempt::Skipped => {}
-                    Attempt::Offline => {
-                        report.retrying += 1;
-                        report.ended = FlushEnd::Offline;
-                        return Ok(report);
-                    }
-                    Attempt::Paused(scope) => {
-                        report.paused += 1;
-                        match scope {
-                            // Every other request would be refused too.
-                            PauseScope::Outbox => return Ok(report),
-                            PauseScope::Images => images_paused = true,
-                        }
-                    }
-                }
+            if past(deadline) {
+                report.ended = FlushEnd::Deadline;
+                return Ok(report);
+            }
+            if self.pass(due, deadline, &mut report).await? {
+                return Ok(report);
             }
             // Loop: photos released by a POD just sent are due now; failures wait on backoff.
         }
     }
 
-    /// Sends one claimed capture. The outer `Result` is a local failure (storage); the inner
-    /// outcome with UPN is already recorded.
-    async fn send(&self, capture: &Capture) -> Result<Attempt> {
-        let upload = match self.upload_bytes(capture).await {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::warn!(capture = %capture.id, error = %e, "could not prepare an upload");
-                let failure = local_failure(&e);
-                let event = Event::PrepareFailed {
-                    failure: &failure,
-                    jitter: jitter(&capture.id, capture.attempts),
-                };
-                return self.record_failure(capture, &failure, &event);
+    /// One pass over a due list, pipelined: while one item uploads, the next is claimed and its
+    /// upload prepared (rendered if not made yet), so at most the upload in flight and one
+    /// prepared item are in memory. True when the pass ends the flush (offline, paused).
+    async fn pass(
+        &self,
+        due: Vec<Capture>,
+        deadline: Option<tokio::time::Instant>,
+        report: &mut FlushReport,
+    ) -> Result<bool> {
+        let mut due = due.into_iter();
+        let mut images_paused = false;
+        let mut next = self.prepare_next(&mut due, false, deadline).await?;
+        while let Some(current) = next.take() {
+            if past(deadline) {
+                self.release(&current.capture)?;
+                report.ended = FlushEnd::Deadline;
+                return Ok(true);
             }
+            let (attempt, prepared) = match current.upload {
+                Ok(bytes) => {
+                    let (attempt, prepared) = tokio::join!(
+                        self.deliver(&current.capture, bytes),
+                        self.prepare_next(&mut due, images_paused, deadline)
+                    );
+                    (attempt?, prepared?)
+                }
+                Err(e) => {
+                    let attempt = self.record_prepare_failure(&current.capture, &e)?;
+                    (
+                        attempt,
+                        self.prepare_next(&mut due, images_paused, deadline).await?,
+                    )
+                }
+            };
+            next = prepared;
+            match attempt {
+                Attempt::Sent => report.sent += 1,
+                Attempt::Retry => report.retrying += 1,
+                Attempt::NeedsAttention => report.needs_attention += 1,
+                Attempt::Skipped => {}
+                Attempt::Offline => {
+                    report.retrying += 1;
+                    report.ended = FlushEnd::Offline;
+                    self.release_prepared(next)?;
+                    return Ok(true);
+                }
+                Attempt::Paused(scope) => {
+                    report.paused += 1;
+                    match scope {
+                        // Every other request would be refused too.
+                        PauseScope::Outbox => {
+                            self.release_prepared(next)?;
+                            return Ok(true);
+                        }
+                        PauseScope::Images => {
+                            images_paused = true;
+                            if next.as_ref().is_some_and(|p| p.capture.kind.is_photo()) {
+                                self.release_prepared(next)?;
+                                next = self.prepare_next(&mut due, true, deadline).await?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Claims the next due item (`queued → sending`, only when it applies: the due list may be
+    /// stale) and prepares its upload. `None` when nothing is left or the deadline passed.
+    async fn prepare_next(
+        &self,
+        due: &mut std::vec::IntoIter<Capture>,
+        images_paused: bool,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<Prepared>> {
+        for queued in due.by_ref() {
+            if past(deadline) {
+                return Ok(None);
+            }
+            if images_paused && queued.kind.is_photo() {
+                continue;
+            }
+            failpoint::hit("outbox.before_claim");
+            let Some(capture) = lock(self.store)?.claim(&queued.id, self.clock.now())? else {
+                continue;
+            };
+            self.observer.capture_changed(&capture.id);
+            failpoint::hit("outbox.after_claim");
+            let upload = self.upload_bytes(&capture).await;
+            return Ok(Some(Prepared { capture, upload }));
+        }
+        Ok(None)
+    }
+
+    /// A claimed item whose request never left: queued again, its claim uncounted.
+    fn release(&self, capture: &Capture) -> Result<()> {
+        let outcome =
+            lock(self.store)?.apply_event(&capture.id, &Event::Release, self.clock.now())?;
+        if matches!(outcome, Outcome::Applied(_)) {
+            self.observer.capture_changed(&capture.id);
+        }
+        Ok(())
+    }
+
+    fn release_prepared(&self, prepared: Option<Prepared>) -> Result<()> {
+        match prepared {
+            Some(p) => self.release(&p.capture),
+            None => Ok(()),
+        }
+    }
+
+    /// Preparing the upload failed: recorded as the state machine decides (nothing was sent).
+    fn record_prepare_failure(&self, capture: &Capture, e: &Error) -> Result<Attempt> {
+        tracing::warn!(capture = %capture.id, error = %e, "could not prepare an upload");
+        let failure = local_failure(e);
+        let event = Event::PrepareFailed {
+            failure: &failure,
+            jitter: jitter(&capture.id, capture.attempts),
         };
+        self.record_failure(capture, &failure, &event)
+    }
+
+    /// Sends one claimed, prepared capture. The outer `Result` is a local failure (storage);
+    /// the inner outcome with UPN is already recorded.
+    async fn deliver(&self, capture: &Capture, upload: Vec<u8>) -> Result<Attempt> {
         let result = match capture.kind {
             CaptureKind::Pod => {
                 let pod = self.pod_body(capture, &upload)?;
@@ -295,8 +403,10 @@ impl<A: UpnApi> Flush<'_, A> {
         Ok(outcome)
     }
 
-    /// The upload rendition, made now (off the capture path) if it is not made yet.
+    /// The upload rendition, made now (off the capture path) if it is not made yet. The
+    /// render claim keeps the background renderer off this capture meanwhile.
     async fn upload_bytes(&self, capture: &Capture) -> Result<Vec<u8>> {
+        let _claim = self.renders.claim(&capture.id).await;
         if let Some(upload) = &capture.upload {
             return self.blobs.read_verified(&upload.name, &upload.sha256);
         }
@@ -314,7 +424,7 @@ impl<A: UpnApi> Flush<'_, A> {
             reason: "preparing an upload was interrupted".into(),
             disk_full: false,
         })?
-        .map_err(|e| Error::invalid("capture", e.to_string()))?;
+        .map_err(rendition_error)?;
         let name = format!("{}.upload", capture.id);
         let blob = self.blobs.write(&name, &rendition.bytes)?;
         lock(self.store)?.set_upload_rendition(&capture.id, &blob)?;

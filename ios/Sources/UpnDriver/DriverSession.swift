@@ -138,23 +138,28 @@ public final class DriverSession: @unchecked Sendable {
         }
     }
 
-    /// A delivery photo (JPEG data as captured). Durable when this returns.
+    /// A delivery photo (JPEG data as captured). Durable when this returns. Give a `captureId`
+    /// (a UUID the app keeps with the photo) to make a retry after a timeout or a relaunch
+    /// safe: the same id and bytes return the capture already stored; the same id with other
+    /// bytes throws `CoreError.CaptureIdConflict`.
     public func addPhoto(
         _ barcode: String, jpeg: Data, kind: PhotoKind = .goods,
-        capturedAt: Date = Date(), gps: GpsFixRecord? = nil
+        capturedAt: Date = Date(), gps: GpsFixRecord? = nil, captureId: String? = nil
     ) async throws -> OutboxItemRecord {
         try await core.addPhoto(
-            barcode: barcode, photo: jpeg, kind: kind, capturedAtMs: capturedAt.epochMilliseconds, gps: gps)
+            barcode: barcode, photo: jpeg, kind: kind, capturedAtMs: capturedAt.epochMilliseconds, gps: gps,
+            captureId: captureId)
     }
 
     /// The consignee's signature (PNG), printed name, time and place. Durable when this returns.
+    /// `captureId` as for `addPhoto`; a retry must repeat the same name and `capturedAt`.
     public func sign(
         _ barcode: String, signaturePng: Data, signedBy: String,
-        capturedAt: Date = Date(), gps: GpsFixRecord? = nil
+        capturedAt: Date = Date(), gps: GpsFixRecord? = nil, captureId: String? = nil
     ) async throws -> SignResult {
         try await core.sign(
             barcode: barcode, signature: signaturePng, signedBy: signedBy,
-            capturedAtMs: capturedAt.epochMilliseconds, gps: gps)
+            capturedAtMs: capturedAt.epochMilliseconds, gps: gps, captureId: captureId)
     }
 
     /// Stops background work, waiting at most `timeout` for requests in flight.

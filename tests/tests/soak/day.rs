@@ -205,6 +205,8 @@ impl Day {
         };
         let mut config = DriverConfig::new(self.dir.path(), upn);
         config.store_busy_wait = STORE_BUSY_WAIT;
+        // A replay must be exact: no background thread touching the store between steps.
+        config.background_renditions = false;
         let driver = Driver::open_with(config, self.clock.clone(), seams)
             .map_err(|e| format!("the core could not be opened again: {e}"))?;
         self.driver = Some(driver);

@@ -186,23 +186,33 @@ class DriverSession(
         cancellation: DrainCancellation = DrainCancellation(),
     ): DrainSummary = core.drainCancellable(budget.inWholeMilliseconds.coerceAtLeast(0).toULong(), cancellation)
 
-    /** A delivery photo (JPEG bytes as captured). Durable when this returns. */
+    /**
+     * A delivery photo (JPEG bytes as captured). Durable when this returns. Give a [captureId]
+     * (a UUID the app keeps with the photo) to make a retry after a timeout or a process death
+     * safe: the same id and bytes return the capture already stored; the same id with other
+     * bytes throws [CoreException.CaptureIdConflict].
+     */
     suspend fun addPhoto(
         barcode: String,
         jpeg: ByteArray,
         kind: PhotoKind = PhotoKind.GOODS,
         capturedAtMs: Long = System.currentTimeMillis(),
         gps: GpsFixRecord? = null,
-    ): OutboxItemRecord = core.addPhoto(barcode, jpeg, kind, capturedAtMs, gps)
+        captureId: String? = null,
+    ): OutboxItemRecord = core.addPhoto(barcode, jpeg, kind, capturedAtMs, gps, captureId)
 
-    /** The consignee's signature (PNG), printed name, time and place. Durable when this returns. */
+    /**
+     * The consignee's signature (PNG), printed name, time and place. Durable when this returns.
+     * [captureId] as for [addPhoto]; a retry must repeat the same name and [capturedAtMs].
+     */
     suspend fun sign(
         barcode: String,
         signaturePng: ByteArray,
         signedBy: String,
         capturedAtMs: Long = System.currentTimeMillis(),
         gps: GpsFixRecord? = null,
-    ): SignResult = core.sign(barcode, signaturePng, signedBy, capturedAtMs, gps)
+        captureId: String? = null,
+    ): SignResult = core.sign(barcode, signaturePng, signedBy, capturedAtMs, gps, captureId)
 
     /** Stops background work, waiting at most [timeout] for requests in flight. */
     suspend fun shutdown(timeout: Duration = 5.seconds) = core.shutdown(timeout.inWholeMilliseconds.coerceAtLeast(0).toULong())
