@@ -91,7 +91,7 @@ pub fn ssim(a: &[f64], b: &[f64], width: u32) -> f64 {
     let c1 = (0.01f64 * 255.0).powi(2);
     let c2 = (0.03f64 * 255.0).powi(2);
     let w = width as usize;
-    let h = if w == 0 { 0 } else { a.len().min(b.len()) / w };
+    let h = a.len().min(b.len()).checked_div(w).unwrap_or(0);
     let (mut total, mut windows) = (0.0, 0usize);
     for y0 in (0..h.saturating_sub(WIN - 1)).step_by(STRIDE) {
         for x0 in (0..w.saturating_sub(WIN - 1)).step_by(STRIDE) {
