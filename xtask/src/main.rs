@@ -14,6 +14,9 @@
 //!   (`tests/tests/soak/`); `cargo xtask test` plays 200 seeds.
 //! - `cargo xtask fuzz --seconds N`: each cargo-fuzz target of `fuzz/` for N seconds, with its
 //!   executions and findings (nightly; not part of `test` or CI).
+//! - `cargo xtask bench [--rounds N] [--deliveries N] [--knobs] [--skip-aarch64]`: the benchmark
+//!   table of issue 11 (release build, references with vips and libjpeg-turbo from apt) into
+//!   `target/bench/bench.json` and `docs/benchmarks.md` (not part of `test` or CI).
 //!
 //! Each step installs what it needs when it is missing (rustup components and targets, Debian
 //! packages named one by one and never through Recommends, the Kotlin compiler from npm into
@@ -23,6 +26,7 @@
 //! with its test targets, so features unify the same way each time (the test-only `failpoints`
 //! feature included) and upn-core is compiled once for the tests and once (checked) for Android.
 
+mod bench;
 mod bindings;
 mod contract;
 mod fuzz;
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
             .map(|_| ()),
         Some("android-check") => test::android_clippy(),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         Some("soak") => soak::Options::parse(&args[1..]).and_then(|o| soak::soak(&o).map(|_| ())),
         Some("contract") => test::build_tests()
             .and_then(|_| contract::run_contract())
@@ -57,7 +62,7 @@ fn main() -> ExitCode {
             }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bindings|kotlin-test|android-check|contract|soak|fuzz>"
+                "usage: cargo xtask <test|bindings|kotlin-test|android-check|contract|soak|fuzz|bench>"
             );
             eprintln!("  test           fmt check, clippy -D warnings (Android arm64), every test (Rust and Kotlin)");
             eprintln!("  bindings       generate Kotlin and Swift bindings into target/bindings/");
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "  fuzz [--seconds N]  every cargo-fuzz target N seconds (default 60); not in CI"
             );
+            eprintln!("  bench [--rounds N] [--deliveries N] [--knobs] [--skip-aarch64]  the benchmark table into docs/benchmarks.md; not in CI");
             return ExitCode::from(2);
         }
     };
