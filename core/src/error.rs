@@ -59,7 +59,7 @@ pub enum Error {
     /// Another writer held the database longer than the store's busy wait
     /// (`DriverConfig::store_busy_wait`). The transaction that met it rolled back; try again
     /// shortly (work the core does in the background, it retries itself).
-    #[error("the database is busy (another writer held it longer than the store waits); what was not stored yet was not stored: try again in a moment")]
+    #[error("the database is busy (another writer held it longer than the core waits); the change that met it was not stored: try again in a moment")]
     Busy,
 
     #[error("storage failed{}: {reason}", if *disk_full { " (the device is out of space)" } else { "" })]
