@@ -15,8 +15,10 @@ mod documents;
 mod error;
 mod invoice;
 mod listener;
+mod reason;
 mod records;
 mod support;
+mod wipe;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
@@ -31,6 +33,7 @@ pub use invoice::{
     InvoiceLineRecord, InvoiceMatchRecord, InvoiceNearMissReason, InvoiceNearMissRecord,
 };
 pub use listener::{DriverListener, ListenerHandle};
+pub use reason::{OutboxReason, UpnFeature};
 pub use records::{
     CaptureKind, CaptureRecord, ConsignmentRecord, DiagnosticsRecord, DrainSummary, FlushEnd,
     FlushSummary, GpsFixRecord, ImportSummary, OutboxItemRecord, OutboxState, OutboxStatsRecord,
@@ -38,6 +41,7 @@ pub use records::{
     TimelineEntryRecord, TimelineRecord, TrackingHealthRecord, TrackingSummary,
     UploadProgressRecord,
 };
+pub use wipe::WipeSummary;
 
 uniffi::setup_scaffolding!();
 

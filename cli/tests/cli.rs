@@ -75,7 +75,7 @@ fn sync_then_stops_and_show_as_json() {
             "barcode",
             "consignee",
             "address",
-            "pallets",
+            "pallet_count",
             "weight_kg",
             "service",
             "instructions",
@@ -105,11 +105,11 @@ fn sync_then_stops_and_show_as_json() {
     let detail: Value = serde_json::from_str(&stdout(&out)).expect("show JSON");
     assert_eq!(detail["barcode"], first.as_str());
     assert_eq!(detail["pod"], Value::Null);
-    assert!(detail["timeline"].is_array() && detail["images"].is_array());
+    assert!(detail["timeline"].is_array() && detail["photos"].is_array());
     let pallets = detail["pallets"].as_array().expect("pallets");
     assert_eq!(
         pallets.len() as u64,
-        stops[0]["pallets"].as_u64().expect("count")
+        stops[0]["pallet_count"].as_u64().expect("count")
     );
     assert!(pallets
         .iter()

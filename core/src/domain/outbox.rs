@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::reason::{Feature, ItemError, OutboxReason};
 use super::stop_list::SyncBadge;
 
 /// What was captured.
@@ -142,6 +143,8 @@ pub struct OutboxItem {
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The stable code of `last_error`, for the app to switch on.
+    pub reason: Option<OutboxReason>,
     pub captured_at: DateTime<Utc>,
     /// Bytes to upload (the rendition once made, the original before).
     pub bytes: u64,
@@ -165,6 +168,8 @@ pub struct SendFailure {
     pub kind: FailureKind,
     /// How long UPN asked to wait, if it said (clamped to [`MAX_RETRY_AFTER`] here).
     pub retry_after: Option<Duration>,
+    /// The stable code stored beside `reason`.
+    pub code: OutboxReason,
     /// What to show a person (never a body, a key or an image).
     pub reason: String,
 }
@@ -439,7 +444,7 @@ pub struct Transition {
     pub attempts: u32,
     pub schedule: Schedule,
     /// `Some` replaces the stored reason (`Some(None)` clears it); `None` keeps it.
-    pub last_error: Option<Option<String>>,
+    pub last_error: Option<Option<ItemError>>,
 }
 
 /// Why an event does not apply.
@@ -509,9 +514,12 @@ fn failed(
     jitter: f64,
     attempts: u32,
     now: DateTime<Utc>,
-    to: impl Fn(ItemState, u32, Schedule, Option<Option<String>>) -> Transition,
+    to: impl Fn(ItemState, u32, Schedule, Option<Option<ItemError>>) -> Transition,
 ) -> Transition {
-    let reason = Some(Some(failure.reason.clone()));
+    let reason = Some(Some(ItemError {
+        reason: failure.code,
+        text: failure.reason.clone(),
+    }));
     match failure.kind {
         FailureKind::Recoverable | FailureKind::Connectivity => {
             let mut wait = backoff(item.attempts.max(1), jitter);
@@ -588,6 +596,7 @@ pub fn check_receipt(
     Err(SendFailure {
         kind: FailureKind::Permanent,
         retry_after: None,
+        code: OutboxReason::ReceiptMismatch,
         reason: format!(
             "UPN's receipt does not match the {what} sent ({receipt_bytes} bytes received, {sent_bytes} sent{}); check the {what} with UPN before retrying",
             if sent_sha256.eq_ignore_ascii_case(receipt_sha256) { "" } else { ", different content" }
@@ -605,6 +614,7 @@ pub fn check_pod_hash_receipt(
         (Some(sent), Some(received)) if !sent.eq_ignore_ascii_case(received) => Err(SendFailure {
             kind: FailureKind::Permanent,
             retry_after: None,
+            code: OutboxReason::ReceiptMismatch,
             reason: "UPN's receipt holds a different POD hash from the one sent; check the POD with UPN before retrying".into(),
         }),
         _ => Ok(()),
@@ -709,6 +719,7 @@ mod tests {
         SendFailure {
             kind,
             retry_after,
+            code: OutboxReason::Other,
             reason: "x".into(),
         }
     }
@@ -742,7 +753,13 @@ mod tests {
         assert_eq!(t.to, ItemState::Queued);
         let t = failed_at(&failure(FailureKind::Permanent, None), 1);
         assert_eq!(t.to, ItemState::NeedsAttention);
-        assert_eq!(t.last_error, Some(Some("x".into())));
+        assert_eq!(
+            t.last_error,
+            Some(Some(ItemError {
+                reason: OutboxReason::Other,
+                text: "x".into()
+            }))
+        );
         for account in [
             AccountPause::CredentialsRejected,
             AccountPause::IntegrationDisabled,

@@ -11,13 +11,17 @@ mod engine;
 mod invoice;
 mod outbox;
 mod receipt;
+mod retention;
 mod support;
 mod tracking;
+mod wipe;
 
 pub use documents::CaptureImage;
 pub use outbox::{DrainReport, Signed};
 pub use receipt::PodVerification;
+pub use retention::{Retention, RetentionReport, FAILPOINT_AFTER_PURGE};
 pub use support::MAX_BUNDLE_CONSIGNMENTS;
+pub use wipe::{WipeRefused, WipeReport};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -34,7 +38,7 @@ use crate::listener::Listeners;
 use crate::media::MediaLimits;
 use crate::store::blobs::Blobs;
 use crate::store::captures::Capture;
-use crate::store::{DataDir, DataDirLock, Store};
+use crate::store::{DataDir, DataDirLock, FolderBinding, Store};
 use crate::sync::import::{self, lock, validate_barcode, ImportReport};
 use crate::upn::http::HttpUpn;
 use crate::upn::{Api, DynUpnApi, UpnConfig};
@@ -70,6 +74,8 @@ pub struct DriverConfig {
     pub media: MediaLimits,
     /// Thresholds of the troubleshooting checks (geofence, clock skew, staleness).
     pub diagnostics: DiagnosticLimits,
+    /// How long sent captures' files and old consignments stay on the device.
+    pub retention: Retention,
 }
 
 impl DriverConfig {
@@ -80,6 +86,7 @@ impl DriverConfig {
             intervals: Intervals::default(),
             media: MediaLimits::default(),
             diagnostics: DiagnosticLimits::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -196,6 +203,12 @@ impl Shared {
         let clock = self.clock.clone();
         let result = import::import_consignments(&self.api, &self.store, move || clock.now()).await;
         diagnostics::record_import(self, &result);
+        if result.is_ok() {
+            // Retention never fails an import: its next chance is the next import.
+            if let Err(e) = retention::run_if_due(self) {
+                tracing::warn!("retention did not run: {e}");
+            }
+        }
         result
     }
 }
@@ -249,16 +262,18 @@ impl Driver {
     pub fn open_with(config: DriverConfig, clock: Arc<dyn Clock>, seams: Seams) -> Result<Self> {
         // Bad configuration is bad input, refused before anything is created or sent.
         check_data_dir(&config.data_dir)?;
+        config.retention.validate()?;
+        let binding = FolderBinding {
+            depot: config.upn.depot.clone(),
+            endpoint: config.upn.validate()?.origin().ascii_serialization(),
+        };
         let api = match seams.api {
             None => Api::Http(Box::new(HttpUpn::new(config.upn.clone())?)),
-            Some(api) => {
-                config.upn.validate()?;
-                Api::InProcess(api)
-            }
+            Some(api) => Api::InProcess(api),
         };
         let ids = seams.ids.unwrap_or_else(|| Arc::new(RandomIds));
         // The folder is owned (locked) for the life of `Shared`, before anything reads it.
-        let DataDir { lock, store, blobs } = DataDir::open(&config.data_dir)?;
+        let DataDir { lock, store, blobs } = DataDir::open(&config.data_dir, &binding)?;
         crate::logbook::attach(&config.data_dir, config.upn.api_key.expose());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -290,7 +305,8 @@ impl Driver {
 
     /// Work left unfinished by a previous run (a crash, a kill) is picked up before anything else.
     fn resume(&self) -> Result<()> {
-        tracking::resume(&self.shared)
+        tracking::resume(&self.shared)?;
+        retention::run(&self.shared).map(|_| ())
     }
 
     /// The app reports connectivity. Going online starts the background work at once.
