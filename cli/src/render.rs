@@ -142,7 +142,7 @@ impl From<&Capture> for CaptureJson {
                 lat: f.fix.lat(),
                 lon: f.fix.lon(),
                 accuracy_m: f.fix.accuracy_m,
-                fix_at_ms: ms(f.fix.at),
+                fix_at_ms: ms(f.fix.fix_at),
             }),
             gps_stale: c.fix.is_some_and(|f| f.stale),
             sha256: c.original.sha256.clone(),

@@ -61,7 +61,7 @@ fn exports(lines: &[&str]) -> Vec<(String, String)> {
     lines
         .iter()
         .filter_map(|l| l.trim().strip_prefix("export "))
-        .flat_map(|rest| words(rest))
+        .flat_map(words)
         .filter_map(|w| {
             w.split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))

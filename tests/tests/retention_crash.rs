@@ -12,6 +12,9 @@ use upn_core::{Driver, DriverConfig};
 use upn_e2e::{manual_clock, photo, signature, sim, upn_config};
 use upn_sim::SimConfig;
 
+/// A file as it was at the failpoint: path and bytes.
+type Kept = (PathBuf, Vec<u8>);
+
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -47,7 +50,7 @@ fn files_left_by_a_crash_after_the_purge_commit_are_quarantined_at_open() {
 
     // At the failpoint the row is committed and the files are still there: keep a copy of
     // them, and put them back afterwards, which is what a crash at that point leaves.
-    let kept: Arc<Mutex<Vec<(PathBuf, Vec<u8>)>>> = Arc::default();
+    let kept: Arc<Mutex<Vec<Kept>>> = Arc::default();
     let hook_kept = kept.clone();
     let hook_blobs = blobs.clone();
     let guard = upn_core::failpoint::on(FAILPOINT_AFTER_PURGE, move || {

@@ -45,21 +45,21 @@ impl Driver {
     /// of the folder starts empty (and may bind it to another depot). While anything is
     /// unsent it refuses with [`Error::UnsentCaptures`] (naming the count) and hands the core
     /// back untouched, unless `force` is true.
-    pub fn wipe(self, force: bool) -> std::result::Result<WipeReport, WipeRefused> {
+    pub fn wipe(self, force: bool) -> std::result::Result<WipeReport, Box<WipeRefused>> {
         let unsent = match self.unsent_count() {
             Ok(n) if n == 0 || force => n,
             Ok(count) => {
                 let error = Error::UnsentCaptures { count };
-                return Err(WipeRefused {
+                return Err(Box::new(WipeRefused {
                     driver: Some(self),
                     error,
-                });
+                }));
             }
             Err(error) => {
-                return Err(WipeRefused {
+                return Err(Box::new(WipeRefused {
                     driver: Some(self),
                     error,
-                })
+                }))
             }
         };
         let data_dir = self.shared.config.data_dir.clone();
@@ -83,9 +83,11 @@ impl Driver {
             .map(|()| WipeReport {
                 unsent_deleted: unsent,
             })
-            .map_err(|error| WipeRefused {
-                driver: None,
-                error,
+            .map_err(|error| {
+                Box::new(WipeRefused {
+                    driver: None,
+                    error,
+                })
             })
     }
 }

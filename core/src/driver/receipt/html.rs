@@ -224,7 +224,7 @@ pub(super) fn render(r: &Receipt<'_>) -> String {
 
 /// In place of an image retention removed.
 fn purged_note(what: &str, capture: &Capture) -> String {
-    let when = capture.purged_at.map(|t| shown(t)).unwrap_or_default();
+    let when = capture.purged_at.map(shown).unwrap_or_default();
     format!(
         "<p class=\"note\">The {} image was removed from this device on {} (retention, after UPN acknowledged it); UPN holds it.</p>",
         escape(what),
