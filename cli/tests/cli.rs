@@ -160,11 +160,13 @@ fn exit_codes_say_what_went_wrong() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
+    // Another endpoint needs a folder of its own: this one belongs to the simulator's.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
     let out = driver(
         &format!("http://127.0.0.1:{port}"),
         "042",
         Some(&key),
-        dir.path(),
+        elsewhere.path(),
         &["sync"],
     );
     assert_eq!(out.status.code(), Some(3), "unreachable: {}", stderr(&out));
