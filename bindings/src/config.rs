@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use upn_core::driver::Intervals;
+use upn_core::driver::{Intervals, Retention};
 use upn_core::media::MediaLimits;
 use upn_core::upn::UpnConfig;
 use upn_core::DriverConfig;
@@ -64,6 +64,15 @@ pub struct CoreConfig {
     /// JPEG quality of the uploaded photo rendition, 1..=100 (default 80).
     #[uniffi(default = None)]
     pub upload_jpeg_quality: Option<u8>,
+    /// A signature's or photo's image is removed from the device this long after UPN
+    /// acknowledged it: 1 hour to 365 days, at most `retention_consignments_after_ms`
+    /// (default 7 days).
+    #[uniffi(default = None)]
+    pub retention_originals_after_ms: Option<u64>,
+    /// A consignment leaves the stop list and the device this long after its delivery date
+    /// and last activity, once nothing of it is unsent: 1 to 365 days (default 14 days).
+    #[uniffi(default = None)]
+    pub retention_consignments_after_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for CoreConfig {
@@ -167,9 +176,30 @@ impl CoreConfig {
             depot: self.depot_code,
             api_key: self.api_key.0.clone(),
         };
+        let r = Retention::default();
+        let retention = Retention {
+            originals_after: interval(
+                "config.retention_originals_after_ms",
+                self.retention_originals_after_ms,
+                r.originals_after,
+            )?,
+            consignments_after: interval(
+                "config.retention_consignments_after_ms",
+                self.retention_consignments_after_ms,
+                r.consignments_after,
+            )?,
+        };
+        // The core's ranges, reported under the names the app used.
+        retention.validate().map_err(|e| match e {
+            upn_core::Error::InvalidInput { field, reason } => {
+                CoreError::invalid(&format!("config.{}_ms", field.replace('.', "_")), reason)
+            }
+            other => other.into(),
+        })?;
         let mut config = DriverConfig::new(PathBuf::from(data_dir), upn);
         config.intervals = intervals;
         config.media = media;
+        config.retention = retention;
         Ok(config)
     }
 }
@@ -190,7 +220,37 @@ mod tests {
             max_photo_pixels: None,
             upload_long_side_px: None,
             upload_jpeg_quality: None,
+            retention_originals_after_ms: None,
+            retention_consignments_after_ms: None,
         }
+    }
+
+    #[test]
+    fn retention_outside_its_range_is_refused_naming_the_field() {
+        let mut c = config();
+        c.retention_originals_after_ms = Some(60_000);
+        match c.into_driver_config("/data".into()) {
+            Err(CoreError::InvalidInput { field, .. }) => {
+                assert_eq!(field, "config.retention_originals_after_ms")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut c = config();
+        c.retention_consignments_after_ms = Some(400 * 24 * 3_600_000);
+        match c.into_driver_config("/data".into()) {
+            Err(CoreError::InvalidInput { field, .. }) => {
+                assert_eq!(field, "config.retention_consignments_after_ms")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut c = config();
+        c.retention_originals_after_ms = Some(3 * 24 * 3_600_000);
+        c.retention_consignments_after_ms = Some(2 * 24 * 3_600_000);
+        assert!(c.into_driver_config("/data".into()).is_err());
+        let mut c = config();
+        c.retention_originals_after_ms = Some(2 * 3_600_000);
+        let d = c.into_driver_config("/data".into()).expect("in range");
+        assert_eq!(d.retention.originals_after, Duration::from_secs(7200));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use upn_core::upn::UpnError;
 
+use crate::UpnFeature;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
 pub enum CoreError {
     /// The app passed something unusable; nothing was changed. Show `reason` and let the user
@@ -28,17 +30,25 @@ pub enum CoreError {
     /// UPN refused the depot's API key: the depot's credentials need fixing.
     #[error("UPN refused the depot's API key; check the depot's UPN credentials")]
     Unauthorized,
-    /// UPN has not enabled the integration (or one action of it) for the depot; `reason` says
-    /// which and whom to ask.
+    /// UPN has not enabled the integration (or one action of it, `feature`) for the depot;
+    /// `reason` says whom to ask.
     #[error("{reason}")]
-    NotEnabled { reason: String },
-    /// UPN refused the request; `reason` says why. Not worth retrying unchanged.
+    NotEnabled { feature: UpnFeature, reason: String },
+    /// UPN refused the request; `reason` says why. Not worth retrying unchanged. `code` is
+    /// stable: `already_delivered` (409), `pod_required` (409), `too_large` (413), `invalid`
+    /// (400/422), `unknown_barcode` (404), `forbidden` (403), `redirected` (3xx).
     #[error("UPN refused: {reason}")]
-    UpnRefused { reason: String },
+    UpnRefused { code: String, reason: String },
     /// UPN could not be reached or failed for now; captured work stays queued and is retried
-    /// by the core itself.
+    /// by the core itself. `code` is stable: `unreachable`, `timeout`, `rate_limited` (429),
+    /// `server` (5xx), `bad_response`; `retry_after_ms` is UPN's `Retry-After` (429/503), when
+    /// it sent one.
     #[error("UPN unreachable: {reason}")]
-    Offline { reason: String },
+    Offline {
+        code: String,
+        retry_after_ms: Option<u64>,
+        reason: String,
+    },
     /// The capture is being sent to UPN right now: retry, discard or re-sign it in a moment.
     #[error("capture {id} is being sent right now; try again in a moment")]
     InFlight { id: String },
@@ -57,6 +67,27 @@ pub enum CoreError {
     /// time. Close the other one, or try again shortly.
     #[error("{reason}")]
     AlreadyOpen { reason: String },
+    /// The data folder belongs to another depot (`depot`) or UPN endpoint (`endpoint`) than the
+    /// configuration: nothing was read or sent. Wipe it (sign out of that depot) or give this
+    /// depot its own data folder.
+    #[error("{reason}")]
+    DataFolderBound {
+        depot: String,
+        endpoint: String,
+        reason: String,
+    },
+    /// The capture's image was removed from the device by retention (at `purged_at_ms`), after
+    /// UPN acknowledged it: show "delivered; image kept by UPN", not an error.
+    #[error("{reason}")]
+    OriginalsPurged {
+        capture_id: String,
+        purged_at_ms: i64,
+        reason: String,
+    },
+    /// `wipe` was asked while `count` captures are unsent: nothing was removed and the core
+    /// stays open. Sync until the outbox is empty, or wipe with `force`.
+    #[error("{reason}")]
+    UnsentCaptures { count: u32, reason: String },
     /// The data folder holds capture files its database does not know (the database was lost,
     /// emptied or replaced). Nothing was changed: a person restores the database or moves the
     /// files aside; the core never decides that alone.
@@ -95,13 +126,29 @@ impl From<upn_core::Error> for CoreError {
             E::InFlight { id } => CoreError::InFlight { id },
             E::CaptureIdConflict { id, .. } => CoreError::CaptureIdConflict { id, reason },
             E::Upn(UpnError::Unauthorized) => CoreError::Unauthorized,
-            E::Upn(
-                UpnError::IntegrationDisabled
-                | UpnError::TrackingActionDisabled
-                | UpnError::ImageActionDisabled,
-            ) => CoreError::NotEnabled { reason },
-            E::Upn(u) if u.is_recoverable() => CoreError::Offline { reason },
-            E::Upn(_) => CoreError::UpnRefused { reason },
+            E::Upn(UpnError::IntegrationDisabled) => CoreError::NotEnabled {
+                feature: UpnFeature::Integration,
+                reason,
+            },
+            E::Upn(UpnError::TrackingActionDisabled) => CoreError::NotEnabled {
+                feature: UpnFeature::TrackingAction,
+                reason,
+            },
+            E::Upn(UpnError::ImageActionDisabled) => CoreError::NotEnabled {
+                feature: UpnFeature::ImageAction,
+                reason,
+            },
+            E::Upn(u) if u.is_recoverable() => CoreError::Offline {
+                code: u.code().to_string(),
+                retry_after_ms: u
+                    .retry_after()
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                reason,
+            },
+            E::Upn(u) => CoreError::UpnRefused {
+                code: u.code().to_string(),
+                reason,
+            },
             E::Busy => CoreError::Busy,
             E::Storage { disk_full, .. } => CoreError::Storage { disk_full, reason },
             E::Io { ref source, .. } => CoreError::Storage {
@@ -114,6 +161,19 @@ impl From<upn_core::Error> for CoreError {
             },
             E::AlreadyOpen { .. } => CoreError::AlreadyOpen { reason },
             E::NeedsRecovery { .. } => CoreError::NeedsRecovery { reason },
+            E::OriginalsPurged { id, purged_at } => CoreError::OriginalsPurged {
+                capture_id: id,
+                purged_at_ms: purged_at.timestamp_millis(),
+                reason,
+            },
+            E::UnsentCaptures { count } => CoreError::UnsentCaptures { count, reason },
+            E::DataFolderBound {
+                depot, endpoint, ..
+            } => CoreError::DataFolderBound {
+                depot,
+                endpoint,
+                reason,
+            },
         }
     }
 }
@@ -213,6 +273,22 @@ mod tests {
                 },
                 "NeedsRecovery",
             ),
+            (
+                E::DataFolderBound {
+                    data_dir: "/data".into(),
+                    depot: "D1".into(),
+                    endpoint: "https://upn.example".into(),
+                },
+                "DataFolderBound",
+            ),
+            (E::UnsentCaptures { count: 2 }, "UnsentCaptures"),
+            (
+                E::OriginalsPurged {
+                    id: "c1".into(),
+                    purged_at: chrono::Utc::now(),
+                },
+                "OriginalsPurged",
+            ),
         ];
         for (core, expected) in cases {
             let ffi = CoreError::from(core);
@@ -226,6 +302,45 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        for (upn, code) in [
+            (UpnError::AlreadyDelivered, "already_delivered"),
+            (UpnError::TooLarge, "too_large"),
+            (
+                UpnError::Invalid {
+                    status: 400,
+                    message: "bad".into(),
+                },
+                "invalid",
+            ),
+        ] {
+            match CoreError::from(E::Upn(upn)) {
+                CoreError::UpnRefused { code: got, .. } => assert_eq!(got, code),
+                other => panic!("{other:?}"),
+            }
+        }
+        let limited = CoreError::from(E::Upn(UpnError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(30)),
+        }));
+        assert!(
+            matches!(&limited, CoreError::Offline { code, retry_after_ms: Some(30_000), .. } if code == "rate_limited"),
+            "{limited:?}"
+        );
+        let busy = CoreError::from(E::Upn(UpnError::Server {
+            status: 503,
+            message: "busy".into(),
+            retry_after: None,
+        }));
+        assert!(
+            matches!(&busy, CoreError::Offline { code, retry_after_ms: None, .. } if code == "server"),
+            "{busy:?}"
+        );
+        assert!(matches!(
+            CoreError::from(E::Upn(UpnError::ImageActionDisabled)),
+            CoreError::NotEnabled {
+                feature: UpnFeature::ImageAction,
+                ..
+            }
+        ));
         let full = CoreError::from(E::Io {
             action: "writing",
             source: std::io::Error::from_raw_os_error(28),

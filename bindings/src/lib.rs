@@ -22,8 +22,10 @@ mod invoice;
 mod listener;
 mod live;
 mod logs;
+mod reason;
 mod records;
 mod support;
+mod wipe;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
@@ -42,6 +44,7 @@ pub use live::{
     DrainCancellation, StopChangeKindRecord, StopChangeRecord, StopListUpdateRecord, StopPhase,
 };
 pub use logs::{log_lines_dropped, set_log_listener, LogLevel, LogListener, LogRecord};
+pub use reason::{OutboxReason, UpnFeature};
 pub use records::{
     CaptureKind, CaptureRecord, ConsignmentRecord, DiagnosticsRecord, DrainSummary, FlushEnd,
     FlushSummary, GpsFixRecord, ImportSummary, OutboxItemRecord, OutboxState, OutboxStatsRecord,
@@ -49,6 +52,7 @@ pub use records::{
     SyncSummary, TimelineEntryRecord, TimelineRecord, TrackingHealthRecord, TrackingSummary,
     UploadProgressRecord,
 };
+pub use wipe::WipeSummary;
 
 uniffi::setup_scaffolding!();
 

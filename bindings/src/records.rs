@@ -321,10 +321,15 @@ pub struct CaptureRecord {
     pub original_bytes: u64,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// The typed reason of `last_error`, for the UI to switch on.
+    pub reason: Option<crate::OutboxReason>,
     /// When UPN acknowledged it.
     pub sent_at_ms: Option<i64>,
     /// UPN's reference for it.
     pub upn_reference: Option<String>,
+    /// When retention removed its original (after UPN acknowledged it): the bytes are gone
+    /// from the device, the record stays.
+    pub purged_at_ms: Option<i64>,
 }
 
 impl From<&Capture> for CaptureRecord {
@@ -341,8 +346,10 @@ impl From<&Capture> for CaptureRecord {
             original_bytes: c.original.bytes,
             attempts: c.attempts,
             last_error: c.last_error.clone(),
+            reason: c.reason.map(Into::into),
             sent_at_ms: opt_ms(c.sent_at),
             upn_reference: c.upn_reference.clone(),
+            purged_at_ms: opt_ms(c.purged_at),
         }
     }
 }
@@ -427,6 +434,8 @@ pub struct OutboxItemRecord {
     pub next_attempt_at_ms: Option<i64>,
     /// Why the last attempt failed, for people (never a response body).
     pub last_error: Option<String>,
+    /// The typed reason of `last_error`, for the UI to switch on.
+    pub reason: Option<crate::OutboxReason>,
     pub captured_at_ms: i64,
     /// Bytes to upload (the upload rendition once made, the original before).
     pub bytes: u64,
@@ -444,6 +453,7 @@ impl From<&OutboxItem> for OutboxItemRecord {
             attempts: i.attempts,
             next_attempt_at_ms: opt_ms(i.next_attempt_at),
             last_error: i.last_error.clone(),
+            reason: i.reason.map(Into::into),
             captured_at_ms: ms(i.captured_at),
             bytes: i.bytes,
             sent_at_ms: opt_ms(i.sent_at),

@@ -65,6 +65,9 @@ pub struct PodVerificationRecord {
     pub photos_covered: u32,
     pub intact: bool,
     pub problems: Vec<String>,
+    /// When retention removed the covered originals (after UPN acknowledged them): checked
+    /// against the stored records only, not tampering.
+    pub originals_purged_at_ms: Option<i64>,
 }
 
 fn status(s: CheckStatus) -> CheckStatusRecord {
@@ -130,6 +133,7 @@ impl From<PodVerification> for PodVerificationRecord {
             photos_covered: v.photos_covered,
             intact: v.intact,
             problems: v.problems,
+            originals_purged_at_ms: v.originals_purged_at.map(|t| t.timestamp_millis()),
         }
     }
 }

@@ -40,6 +40,8 @@ fn config(sim: &SimHandle) -> CoreConfig {
         max_photo_pixels: None,
         upload_long_side_px: None,
         upload_jpeg_quality: None,
+        retention_originals_after_ms: None,
+        retention_consignments_after_ms: None,
     }
 }
 

@@ -80,6 +80,8 @@ fn fifty_concurrent_async_calls_share_the_cores_threads() {
         max_photo_pixels: None,
         upload_long_side_px: None,
         upload_jpeg_quality: None,
+        retention_originals_after_ms: None,
+        retention_consignments_after_ms: None,
     };
     let core = DriverCore::open(dir.path().to_string_lossy().into(), config).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -60,6 +60,20 @@ pub enum Command {
     Receipt(ReceiptArgs),
     /// Recompute a POD's tamper-evident hash from the stored files (exit 1 if it does not verify).
     Verify(VerifyArgs),
+    /// Write a sample delivery photo (JPEG, like a phone camera's) to try `photo` with.
+    SamplePhoto(SampleArgs),
+    /// Write a sample signature (PNG, like a signature pad's) to try `sign` with.
+    SampleSignature(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// File to write (never over an existing one).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Seed: each seed gives different bytes (so two samples are two captures).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +81,9 @@ pub struct SimArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Print the barcodes these options generate, one per line, and exit (nothing listens).
+    #[arg(long)]
+    pub print_barcodes: bool,
     #[command(flatten)]
     pub sim: SimOptions,
 }

@@ -88,6 +88,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => commands::support::verify(a),
         Command::Retry(a) => commands::outbox::retry(a),
         Command::Discard(a) => commands::outbox::discard(a),
+        Command::SamplePhoto(a) => commands::sim::sample_photo(a),
+        Command::SampleSignature(a) => commands::sim::sample_signature(a),
     };
     match (result, output::write_failure()) {
         (Ok(exit::OK), Some(failure)) => {
@@ -119,6 +121,8 @@ fn init_logging(verbose: u8) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colour only for a person at a terminal: never escapes in a file or a pipe.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_filter(filter),
         )
         .with(upn_core::logbook::layer())

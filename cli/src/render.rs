@@ -23,7 +23,7 @@ pub struct StopJson {
     pub lat: f64,
     pub lon: f64,
     /// Number of pallets.
-    pub pallets: usize,
+    pub pallet_count: usize,
     pub weight_kg: f64,
     pub service: String,
     pub window: Option<String>,
@@ -45,7 +45,7 @@ impl From<&Stop> for StopJson {
             postcode: c.address.postcode.clone(),
             lat: c.address.lat,
             lon: c.address.lon,
-            pallets: c.pallets.len(),
+            pallet_count: c.pallets.len(),
             weight_kg: c.weight_kg,
             service: c.service.code().to_string(),
             window: window_text(&c.window),
@@ -75,6 +75,7 @@ pub struct DetailJson {
     pub consignee: String,
     pub consignee_phone: Option<String>,
     pub address: String,
+    pub postcode: String,
     pub lat: f64,
     pub lon: f64,
     pub weight_kg: f64,
@@ -82,15 +83,15 @@ pub struct DetailJson {
     pub window: Option<String>,
     pub delivery_date: String,
     pub instructions: Option<String>,
-    pub cancelled_at: Option<String>,
-    pub cancel_reason: Option<String>,
+    pub cancelled_at_ms: Option<i64>,
+    pub cancellation_reason: Option<String>,
     pub pallets: Vec<PalletJson>,
     /// Tracking timeline of the consignment: every event (its own and its pallets'), in time
     /// order. Filled by [`DetailJson::with_timeline`].
     pub timeline: Vec<TimelineEntryJson>,
     /// The captured POD; null until signed.
     pub pod: Option<CaptureJson>,
-    pub images: Vec<CaptureJson>,
+    pub photos: Vec<CaptureJson>,
 }
 
 /// A POD or photo as `show --json` prints it: what was captured, and what UPN acknowledged.
@@ -99,20 +100,36 @@ pub struct CaptureJson {
     pub id: String,
     pub kind: &'static str,
     pub state: &'static str,
-    pub captured_at: String,
+    pub captured_at_ms: i64,
+    pub clock_offset_ms: Option<i64>,
     pub signed_by: Option<String>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub accuracy_m: Option<f64>,
+    pub gps: Option<GpsJson>,
     pub gps_stale: bool,
     pub sha256: String,
-    pub bytes: u64,
+    pub original_bytes: u64,
     pub upload_bytes: Option<u64>,
     pub attempts: u32,
     pub last_error: Option<String>,
-    pub sent_at: Option<String>,
+    /// The stable code of `last_error` (`domain::reason::OutboxReason::code`).
+    pub reason: Option<&'static str>,
+    pub sent_at_ms: Option<i64>,
     pub upn_reference: Option<String>,
     pub replaces: Option<String>,
+    /// When retention removed its image from the device (after UPN acknowledged it).
+    pub purged_at_ms: Option<i64>,
+}
+
+/// A GPS fix, as the FFI's `GpsFixRecord`.
+#[derive(Debug, Serialize)]
+pub struct GpsJson {
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: f64,
+    pub fix_at_ms: i64,
+}
+
+fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
 }
 
 impl From<&Capture> for CaptureJson {
@@ -121,20 +138,26 @@ impl From<&Capture> for CaptureJson {
             id: c.id.clone(),
             kind: c.kind.code(),
             state: c.state.code(),
-            captured_at: c.captured_at.to_rfc3339(),
+            captured_at_ms: ms(c.captured_at),
+            clock_offset_ms: c.clock_offset_ms,
             signed_by: c.signed_by.clone(),
-            lat: c.fix.map(|f| f.fix.lat()),
-            lon: c.fix.map(|f| f.fix.lon()),
-            accuracy_m: c.fix.map(|f| f.fix.accuracy_m),
+            gps: c.fix.map(|f| GpsJson {
+                lat: f.fix.lat(),
+                lon: f.fix.lon(),
+                accuracy_m: f.fix.accuracy_m,
+                fix_at_ms: ms(f.fix.fix_at),
+            }),
             gps_stale: c.fix.is_some_and(|f| f.stale),
             sha256: c.original.sha256.clone(),
-            bytes: c.original.bytes,
+            original_bytes: c.original.bytes,
             upload_bytes: c.upload.as_ref().map(|u| u.bytes),
             attempts: c.attempts,
             last_error: c.last_error.clone(),
-            sent_at: c.sent_at.map(|t| t.to_rfc3339()),
+            reason: c.reason.map(|r| r.code()),
+            sent_at_ms: c.sent_at.map(ms),
             upn_reference: c.upn_reference.clone(),
             replaces: c.replaces.clone(),
+            purged_at_ms: c.purged_at.map(ms),
         }
     }
 }
@@ -144,16 +167,18 @@ impl From<&Capture> for CaptureJson {
 pub struct OutboxJson {
     pub id: String,
     pub barcode: String,
-    /// `pod` or `image`.
+    /// `pod`, `goods`, `location` or `leave_safe`.
     pub kind: &'static str,
-    /// For images: goods, location or leave_safe.
-    pub image_kind: Option<&'static str>,
     pub state: &'static str,
     pub attempts: u32,
-    pub next_attempt_at: Option<String>,
+    pub next_attempt_at_ms: Option<i64>,
     pub last_error: Option<String>,
-    pub captured_at: String,
+    /// The stable code of `last_error` (`domain::reason::OutboxReason::code`).
+    pub reason: Option<&'static str>,
+    pub captured_at_ms: i64,
     pub bytes: u64,
+    pub sent_at_ms: Option<i64>,
+    pub upn_reference: Option<String>,
 }
 
 impl From<&OutboxItem> for OutboxJson {
@@ -161,14 +186,16 @@ impl From<&OutboxItem> for OutboxJson {
         Self {
             id: i.id.clone(),
             barcode: i.barcode.clone(),
-            kind: i.kind.outbox_kind(),
-            image_kind: i.kind.is_photo().then(|| i.kind.code()),
+            kind: i.kind.code(),
             state: i.state.code(),
             attempts: i.attempts,
-            next_attempt_at: i.next_attempt_at.map(|t| t.to_rfc3339()),
+            next_attempt_at_ms: i.next_attempt_at.map(ms),
             last_error: i.last_error.clone(),
-            captured_at: i.captured_at.to_rfc3339(),
+            reason: i.reason.map(|r| r.code()),
+            captured_at_ms: ms(i.captured_at),
             bytes: i.bytes,
+            sent_at_ms: i.sent_at.map(ms),
+            upn_reference: i.upn_reference.clone(),
         }
     }
 }
@@ -250,6 +277,7 @@ impl From<&ConsignmentDetail> for DetailJson {
             consignee: c.consignee.name.clone(),
             consignee_phone: c.consignee.phone.clone(),
             address: c.address.one_line(),
+            postcode: c.address.postcode.clone(),
             lat: c.address.lat,
             lon: c.address.lon,
             weight_kg: c.weight_kg,
@@ -257,8 +285,8 @@ impl From<&ConsignmentDetail> for DetailJson {
             window: window_text(&c.window),
             delivery_date: c.delivery_date.to_string(),
             instructions: c.instructions.clone(),
-            cancelled_at: c.cancelled.as_ref().map(|x| x.at.to_rfc3339()),
-            cancel_reason: c.cancelled.as_ref().and_then(|x| x.reason.clone()),
+            cancelled_at_ms: c.cancelled.as_ref().map(|x| ms(x.at)),
+            cancellation_reason: c.cancelled.as_ref().and_then(|x| x.reason.clone()),
             pallets: d
                 .pallets
                 .iter()
@@ -271,7 +299,7 @@ impl From<&ConsignmentDetail> for DetailJson {
                 .collect(),
             timeline: Vec::new(),
             pod: d.pod.as_ref().map(CaptureJson::from),
-            images: d.photos.iter().map(CaptureJson::from).collect(),
+            photos: d.photos.iter().map(CaptureJson::from).collect(),
         }
     }
 }
@@ -279,8 +307,7 @@ impl From<&ConsignmentDetail> for DetailJson {
 /// One tracking event as `show --json` prints it.
 #[derive(Debug, Serialize)]
 pub struct TimelineEntryJson {
-    /// RFC 3339, UTC.
-    pub at: String,
+    pub at_ms: i64,
     /// The stage code exactly as UPN sent it (unknown codes verbatim).
     pub stage: String,
     /// How people read the stage ("Out for delivery"; unknown codes verbatim).
@@ -291,6 +318,8 @@ pub struct TimelineEntryJson {
     pub location: Option<LocationJson>,
     /// `upn` or `device`.
     pub source: &'static str,
+    /// Recorded by this device (its own POD), not reported by UPN.
+    pub from_device: bool,
     pub id: String,
 }
 
@@ -304,7 +333,7 @@ pub struct LocationJson {
 impl From<&TimelineEntry> for TimelineEntryJson {
     fn from(e: &TimelineEntry) -> Self {
         Self {
-            at: e.at.to_rfc3339(),
+            at_ms: ms(e.at),
             stage: e.stage.code().to_string(),
             stage_label: e.stage.label().to_string(),
             capture_type: e.capture_type.code().to_string(),
@@ -315,6 +344,7 @@ impl From<&TimelineEntry> for TimelineEntryJson {
                 lon: l.lon,
             }),
             source: e.source.code(),
+            from_device: e.source.code() == "device",
             id: e.id.clone(),
         }
     }

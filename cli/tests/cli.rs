@@ -75,7 +75,7 @@ fn sync_then_stops_and_show_as_json() {
             "barcode",
             "consignee",
             "address",
-            "pallets",
+            "pallet_count",
             "weight_kg",
             "service",
             "instructions",
@@ -105,11 +105,11 @@ fn sync_then_stops_and_show_as_json() {
     let detail: Value = serde_json::from_str(&stdout(&out)).expect("show JSON");
     assert_eq!(detail["barcode"], first.as_str());
     assert_eq!(detail["pod"], Value::Null);
-    assert!(detail["timeline"].is_array() && detail["images"].is_array());
+    assert!(detail["timeline"].is_array() && detail["photos"].is_array());
     let pallets = detail["pallets"].as_array().expect("pallets");
     assert_eq!(
         pallets.len() as u64,
-        stops[0]["pallets"].as_u64().expect("count")
+        stops[0]["pallet_count"].as_u64().expect("count")
     );
     assert!(pallets
         .iter()
@@ -160,11 +160,13 @@ fn exit_codes_say_what_went_wrong() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
+    // Another endpoint needs a folder of its own: this one belongs to the simulator's.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
     let out = driver(
         &format!("http://127.0.0.1:{port}"),
         "042",
         Some(&key),
-        dir.path(),
+        elsewhere.path(),
         &["sync"],
     );
     assert_eq!(out.status.code(), Some(3), "unreachable: {}", stderr(&out));

@@ -158,7 +158,7 @@ fn killed_right_after_the_capture_commit_the_capture_survives() {
     let outbox = w.outbox();
     assert_eq!(outbox.len(), 1, "{outbox:?}");
     assert_eq!(outbox[0]["state"], "waiting");
-    assert_eq!(outbox[0]["kind"], "image");
+    assert_eq!(outbox[0]["kind"], "goods");
 
     let sig = w.signature();
     let out = w.run(&[

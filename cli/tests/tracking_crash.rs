@@ -157,7 +157,7 @@ fn a_kill_after_the_inbox_commit_loses_no_event_and_applies_each_once() {
         assert_eq!(stages, ["BOOKED", "OUT_FOR_DELIVERY"], "{barcode}");
         for entry in detail["timeline"].as_array().expect("timeline") {
             for field in [
-                "at",
+                "at_ms",
                 "stage",
                 "capture_type",
                 "pallet",

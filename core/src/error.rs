@@ -51,6 +51,28 @@ pub enum Error {
     #[error("the data folder {data_dir} is in use by another open of the driver core (the app or another upn-driver); close it or try again shortly")]
     AlreadyOpen { data_dir: String },
 
+    /// The data folder belongs to another depot or UPN endpoint than the one it was opened
+    /// with. Nothing was read, changed or sent.
+    #[error("the data folder {data_dir} belongs to depot {depot} at {endpoint}; nothing was read or sent: sign out of that depot (wipe the folder) first, or give this depot its own data folder")]
+    DataFolderBound {
+        data_dir: String,
+        depot: String,
+        endpoint: String,
+    },
+
+    /// The capture's image was removed from the device by retention, after UPN acknowledged
+    /// it: UPN holds it. Not damage and not tampering.
+    #[error("the image of capture {id} was removed from this device on {purged_at} (retention, after UPN acknowledged it); UPN holds the delivered copy")]
+    OriginalsPurged {
+        id: String,
+        purged_at: chrono::DateTime<chrono::Utc>,
+    },
+
+    /// A wipe (sign-out) was asked while captures are not yet acknowledged by UPN. Nothing
+    /// was removed.
+    #[error("{count} capture(s) are not yet sent to UPN; nothing was removed: sync until the outbox is empty, or wipe with force to delete them unsent")]
+    UnsentCaptures { count: u32 },
+
     /// The data folder holds capture files but the database knows no captures: the database
     /// was lost, emptied or replaced. Nothing was deleted; a person has to decide.
     #[error("the data folder {data_dir} holds {files} capture file(s) in blobs/ but its database has no captures (lost, emptied or replaced?); nothing was changed: restore the database from a backup, or move blobs/ aside to start afresh")]

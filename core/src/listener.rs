@@ -111,6 +111,25 @@ pub struct Listeners {
     dropped: AtomicU64,
 }
 
+/// The core's own handle on its listeners: dropping it (the core closing) ends the dispatcher,
+/// which holds the listeners too and so would otherwise outlive the core.
+#[derive(Default)]
+pub struct OwnedListeners(Arc<Listeners>);
+
+impl std::ops::Deref for OwnedListeners {
+    type Target = Arc<Listeners>;
+
+    fn deref(&self) -> &Arc<Listeners> {
+        &self.0
+    }
+}
+
+impl Drop for OwnedListeners {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A listener panicking elsewhere must not stop delivery: the data stays consistent.
     m.lock().unwrap_or_else(|p| p.into_inner())

@@ -265,6 +265,19 @@ pub fn attach(data_dir: &Path, secret: &str) {
     });
 }
 
+/// Stops keeping lines in `data_dir/logs/` (if that is where they go) and forgets the lines
+/// in memory and the secret: a wiped (signed-out) folder's lines go nowhere afterwards.
+pub fn detach(data_dir: &Path) {
+    let dir = data_dir.join(LOG_DIR_NAME);
+    with_book(|b| {
+        if b.file.as_deref().is_some_and(|f| f.starts_with(&dir)) {
+            b.file = None;
+            b.secret = None;
+        }
+        b.lines.clear();
+    });
+}
+
 /// The most recent lines, oldest first: those kept in `data_dir/logs/` (when there are any),
 /// else those in this process's memory. At most `max` lines.
 pub fn recent(data_dir: &Path, max: usize) -> Vec<String> {

@@ -243,3 +243,66 @@ fn a_newer_or_corrupt_database_is_refused_and_the_folder_stays_byte_identical() 
         assert_eq!(snapshot(data.path()), before, "{case}");
     }
 }
+
+#[test]
+fn a_folder_belongs_to_the_depot_and_endpoint_of_its_first_open() {
+    let sim_a = sim(small());
+    let (data, _id) = folder_with_a_capture(&sim_a);
+    let before = snapshot(data.path());
+
+    // Another depot on the same UPN: refused, nothing read, changed or sent.
+    let mut other_depot = upn_config(&sim_a);
+    other_depot.depot = "043".into();
+    let err = Driver::open(DriverConfig::new(data.path(), other_depot)).expect_err("other depot");
+    match &err {
+        Error::DataFolderBound {
+            depot, endpoint, ..
+        } => {
+            assert_eq!(depot, &sim_a.depot());
+            assert_eq!(endpoint, sim_a.endpoint().trim_end_matches('/'));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("wipe"), "{err}");
+    assert_eq!(
+        snapshot(data.path()),
+        before,
+        "a refused open changed the folder"
+    );
+
+    // The same depot at another UPN (here: another simulator with its own key): refused too,
+    // and the queued POD never reaches it.
+    let sim_b = sim(small());
+    let err = open(&sim_b, data.path()).expect_err("other endpoint");
+    assert!(matches!(err, Error::DataFolderBound { .. }), "{err:?}");
+    assert!(sim_b.received().pods.is_empty());
+    assert_eq!(
+        snapshot(data.path()),
+        before,
+        "a refused open changed the folder"
+    );
+
+    // Its own depot and endpoint still open it, with its POD queued.
+    let driver = open(&sim_a, data.path()).expect("own depot");
+    assert_eq!(driver.outbox().expect("outbox").len(), 1);
+}
+
+#[test]
+fn a_second_open_by_another_spelling_of_the_path_is_refused_at_once() {
+    let sim = sim(small());
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = data.path().join("core");
+    let _first = open(&sim, &dir).expect("first open");
+    let started = std::time::Instant::now();
+    let dotted = dir.join("..").join("core").join(".");
+    let err = open(&sim, &dotted).expect_err("same folder, other spelling");
+    assert!(matches!(err, Error::AlreadyOpen { .. }), "{err:?}");
+    #[cfg(unix)]
+    {
+        let link = data.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+        let err = open(&sim, &link).expect_err("same folder through a symlink");
+        assert!(matches!(err, Error::AlreadyOpen { .. }), "{err:?}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

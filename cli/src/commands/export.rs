@@ -22,12 +22,20 @@ pub fn run(args: ExportArgs) -> Result<u8, CliError> {
             args.out.display()
         )));
     }
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let captures = driver.captures(&args.barcode)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.out.display())))?;
     let mut exported = Vec::new();
     for (n, capture) in captures.iter().filter(|c| c.state.is_live()).enumerate() {
+        if let Some(at) = capture.purged_at {
+            eprintln!(
+                "upn-driver: capture {} was removed from this device on {} (retention, after UPN acknowledged it); UPN holds it",
+                capture.id,
+                at.format("%Y-%m-%d")
+            );
+            continue;
+        }
         let image = driver.capture_image(&capture.id, None)?;
         let ext = if image.mime == "image/png" {
             "png"

@@ -17,7 +17,7 @@ impl DriverListener for ProgressBar {
         let fraction = if p.total == 0 {
             1.0
         } else {
-            p.sent as f64 / p.total as f64
+            (p.sent as f64 / p.total as f64).min(1.0)
         };
         let filled = (fraction * 24.0).round() as usize;
         let mut err = std::io::stderr();
@@ -29,7 +29,8 @@ impl DriverListener for ProgressBar {
             fraction * 100.0,
             &p.capture_id[..p.capture_id.len().min(8)],
             p.barcode,
-            p.sent / 1024,
+            // Both rounded the same way, so 100 % reads "160/160 KB", never "159/160".
+            p.sent.min(p.total).div_ceil(1024),
             p.total.div_ceil(1024),
         );
         if p.sent >= p.total {

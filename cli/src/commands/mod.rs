@@ -34,6 +34,25 @@ pub fn open_driver(args: &DriverArgs) -> Result<Driver, CliError> {
             "{API_KEY_ENV} is not valid text: export the depot's UPN API key exactly as UPN issued it"
         )),
     })?;
+    open_with_key(args, api_key)
+}
+
+/// Stands in for the API key in a command that only reads the device's data: such a command
+/// never goes online, so nothing is ever sent with it.
+const NO_KEY: &str = "local-read-without-a-key";
+
+/// Opens the core for a command that only reads what is on the device (`stops`, `show`,
+/// `outbox`, `diagnose`, `receipt`, `verify`, `export`): no API key needed, and the core is
+/// never put online, so nothing is sent.
+pub fn open_local(args: &DriverArgs) -> Result<Driver, CliError> {
+    let api_key = std::env::var(API_KEY_ENV)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| NO_KEY.to_string());
+    open_with_key(args, api_key)
+}
+
+fn open_with_key(args: &DriverArgs, api_key: String) -> Result<Driver, CliError> {
     let upn = UpnConfig {
         endpoint: args.endpoint.clone(),
         depot: args.depot.clone(),

@@ -5,7 +5,7 @@ use crate::render;
 use crate::{exit, CliError};
 
 pub fn run(args: OutboxArgs) -> Result<u8, CliError> {
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let items = driver.outbox()?;
     if args.json {
         super::print_json(

@@ -5,7 +5,7 @@ use crate::render;
 use crate::{exit, CliError};
 
 pub fn run(args: ShowArgs) -> Result<u8, CliError> {
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let detail = driver.consignment(&args.barcode)?;
     let timeline = driver.timeline(&args.barcode)?;
     if args.json {

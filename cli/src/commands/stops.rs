@@ -5,7 +5,7 @@ use crate::render;
 use crate::{exit, CliError};
 
 pub fn run(args: StopsArgs) -> Result<u8, CliError> {
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let stops = driver.stops()?;
     if args.json {
         super::print_json(&stops.iter().map(render::StopJson::from).collect::<Vec<_>>())?;

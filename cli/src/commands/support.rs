@@ -10,7 +10,7 @@ pub fn diagnose(args: DiagnoseArgs) -> Result<u8, CliError> {
         Some(path) => Some(super::invoice::read_bounded(path)?),
         None => None,
     };
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let invoice = match invoice {
         Some(bytes) => Some(driver.match_invoice(&bytes)?),
         None => None,
@@ -58,7 +58,7 @@ pub fn bundle(args: SupportBundleArgs) -> Result<u8, CliError> {
             args.out.display()
         )));
     }
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let bytes = driver.support_bundle(&args.barcodes, Some(env!("CARGO_PKG_VERSION")))?;
     super::write_new_file(&args.out, &bytes, "name a new file")?;
     println!(
@@ -76,7 +76,7 @@ pub fn receipt(args: ReceiptArgs) -> Result<u8, CliError> {
             args.out.display()
         )));
     }
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let html = driver.receipt_html(&args.barcode)?;
     super::write_new_file(&args.out, html.as_bytes(), "name a new file")?;
     println!("{}: receipt for {}", args.out.display(), args.barcode);
@@ -84,7 +84,7 @@ pub fn receipt(args: ReceiptArgs) -> Result<u8, CliError> {
 }
 
 pub fn verify(args: VerifyArgs) -> Result<u8, CliError> {
-    let driver = super::open_driver(&args.driver)?;
+    let driver = super::open_local(&args.driver)?;
     let v = driver.verify_pod(&args.barcode)?;
     if args.json {
         super::print_json(&v)?;

@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod invoice;
 pub mod outbox;
 pub mod pod_hash;
+pub mod reason;
 pub mod stop_list;
 pub mod tracking;
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::reason::{Feature, ItemError, OutboxReason};
 use super::stop_list::SyncBadge;
 
 /// What was captured.
@@ -142,6 +143,8 @@ pub struct OutboxItem {
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The stable code of `last_error`, for the app to switch on.
+    pub reason: Option<OutboxReason>,
     pub captured_at: DateTime<Utc>,
     /// Bytes to upload (the rendition once made, the original before).
     pub bytes: u64,
@@ -165,6 +168,8 @@ pub struct SendFailure {
     pub kind: FailureKind,
     /// How long UPN asked to wait, if it said (clamped to [`MAX_RETRY_AFTER`] here).
     pub retry_after: Option<Duration>,
+    /// The stable code stored beside `reason`.
+    pub code: OutboxReason,
     /// What to show a person (never a body, a key or an image).
     pub reason: String,
 }
@@ -435,6 +440,7 @@ pub enum Event<'a> {
     /// needs a person at once, before any flush. Nothing left the device, so no attempt counts.
     RenderFailed {
         reason: &'a str,
+        code: OutboxReason,
     },
 }
 
@@ -447,7 +453,7 @@ pub struct Transition {
     pub attempts: u32,
     pub schedule: Schedule,
     /// `Some` replaces the stored reason (`Some(None)` clears it); `None` keeps it.
-    pub last_error: Option<Option<String>>,
+    pub last_error: Option<Option<ItemError>>,
 }
 
 /// Why an event does not apply.
@@ -503,11 +509,14 @@ pub fn transition(
             to(state, same, Schedule::default(), None)
         }
         (_, Event::Discard) if unsent => to(Discarded, same, Schedule::default(), None),
-        (Waiting | Queued, Event::RenderFailed { reason }) => to(
+        (Waiting | Queued, Event::RenderFailed { reason, code }) => to(
             NeedsAttention,
             same,
             Schedule::default(),
-            Some(Some(reason.to_string())),
+            Some(Some(ItemError {
+                reason: *code,
+                text: reason.to_string(),
+            })),
         ),
         (Sending, Event::RenderFailed { .. }) => return Err(Refusal::InFlight),
         // Never attempted: UPN cannot have it.
@@ -525,9 +534,12 @@ fn failed(
     jitter: f64,
     attempts: u32,
     now: DateTime<Utc>,
-    to: impl Fn(ItemState, u32, Schedule, Option<Option<String>>) -> Transition,
+    to: impl Fn(ItemState, u32, Schedule, Option<Option<ItemError>>) -> Transition,
 ) -> Transition {
-    let reason = Some(Some(failure.reason.clone()));
+    let reason = Some(Some(ItemError {
+        reason: failure.code,
+        text: failure.reason.clone(),
+    }));
     match failure.kind {
         FailureKind::Recoverable | FailureKind::Connectivity => {
             let mut wait = backoff(item.attempts.max(1), jitter);
@@ -604,6 +616,7 @@ pub fn check_receipt(
     Err(SendFailure {
         kind: FailureKind::Permanent,
         retry_after: None,
+        code: OutboxReason::ReceiptMismatch,
         reason: format!(
             "UPN's receipt does not match the {what} sent ({receipt_bytes} bytes received, {sent_bytes} sent{}); check the {what} with UPN before retrying",
             if sent_sha256.eq_ignore_ascii_case(receipt_sha256) { "" } else { ", different content" }
@@ -621,6 +634,7 @@ pub fn check_pod_hash_receipt(
         (Some(sent), Some(received)) if !sent.eq_ignore_ascii_case(received) => Err(SendFailure {
             kind: FailureKind::Permanent,
             retry_after: None,
+            code: OutboxReason::ReceiptMismatch,
             reason: "UPN's receipt holds a different POD hash from the one sent; check the POD with UPN before retrying".into(),
         }),
         _ => Ok(()),
@@ -725,6 +739,7 @@ mod tests {
         SendFailure {
             kind,
             retry_after,
+            code: OutboxReason::Other,
             reason: "x".into(),
         }
     }
@@ -759,14 +774,23 @@ mod tests {
 
     #[test]
     fn a_failed_background_rendition_needs_attention_unless_in_flight_or_gone() {
-        let event = Event::RenderFailed { reason: "damaged" };
+        let event = Event::RenderFailed {
+            reason: "damaged",
+            code: OutboxReason::RenditionFailed,
+        };
         for state in [ItemState::Waiting, ItemState::Queued] {
             let t = transition(item(CaptureKind::Goods, state, 2), &event, now()).unwrap();
             assert_eq!(
                 (t.from, t.to, t.attempts),
                 (state, ItemState::NeedsAttention, 2)
             );
-            assert_eq!(t.last_error, Some(Some("damaged".into())));
+            assert_eq!(
+                t.last_error,
+                Some(Some(ItemError {
+                    reason: OutboxReason::RenditionFailed,
+                    text: "damaged".into()
+                }))
+            );
         }
         let sending = item(CaptureKind::Goods, ItemState::Sending, 1);
         assert_eq!(transition(sending, &event, now()), Err(Refusal::InFlight));
@@ -803,7 +827,13 @@ mod tests {
         assert_eq!(t.to, ItemState::Queued);
         let t = failed_at(&failure(FailureKind::Permanent, None), 1);
         assert_eq!(t.to, ItemState::NeedsAttention);
-        assert_eq!(t.last_error, Some(Some("x".into())));
+        assert_eq!(
+            t.last_error,
+            Some(Some(ItemError {
+                reason: OutboxReason::Other,
+                text: "x".into()
+            }))
+        );
         for account in [
             AccountPause::CredentialsRejected,
             AccountPause::IntegrationDisabled,

@@ -56,6 +56,12 @@ impl Driver {
                 "was discarded; its image is no longer on this device",
             ));
         }
+        if let Some(purged_at) = capture.purged_at {
+            return Err(Error::OriginalsPurged {
+                id: capture.id,
+                purged_at,
+            });
+        }
         if let Some(side) = long_side {
             if !(MIN_THUMBNAIL_SIDE..=MAX_THUMBNAIL_SIDE).contains(&side) {
                 return Err(Error::invalid(

@@ -12,17 +12,21 @@ mod invoice;
 mod outbox;
 mod receipt;
 mod render;
+mod retention;
 mod support;
 mod sync;
 mod task;
 mod tracking;
+mod wipe;
 
 pub use documents::CaptureImage;
 pub use outbox::{normalise_capture_id, DrainReport, Signed};
 pub use receipt::PodVerification;
+pub use retention::{Retention, RetentionReport, FAILPOINT_AFTER_PURGE};
 pub use support::MAX_BUNDLE_CONSIGNMENTS;
 pub use sync::{SyncOutcome, SyncReport};
 pub use task::{Task, TaskError, BLOCKING_THREADS};
+pub use wipe::{WipeRefused, WipeReport};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -35,11 +39,11 @@ use crate::domain::diagnostics::Limits as DiagnosticLimits;
 use crate::domain::outbox::badge;
 use crate::domain::{order_stops, Consignment, DeviceFacts, Status, Stop, SyncBadge};
 use crate::error::{Error, Result};
-use crate::listener::Listeners;
+use crate::listener::OwnedListeners;
 use crate::media::MediaLimits;
 use crate::store::blobs::Blobs;
 use crate::store::captures::Capture;
-use crate::store::{DataDir, DataDirLock, Store};
+use crate::store::{DataDir, DataDirLock, FolderBinding, Store};
 use crate::sync::import::{self, lock, validate_barcode, ImportReport};
 use crate::upn::http::HttpUpn;
 use crate::upn::{Api, DynUpnApi, UpnConfig};
@@ -86,6 +90,8 @@ pub struct DriverConfig {
     /// (default `true`). A simulation that must replay exactly turns it off; the flush then
     /// renders what is missing, as it always does.
     pub background_renditions: bool,
+    /// How long sent captures' files and old consignments stay on the device.
+    pub retention: Retention,
 }
 
 impl DriverConfig {
@@ -98,6 +104,7 @@ impl DriverConfig {
             diagnostics: DiagnosticLimits::default(),
             store_busy_wait: crate::store::BUSY_TIMEOUT,
             background_renditions: true,
+            retention: Retention::default(),
         }
     }
 }
@@ -157,7 +164,7 @@ impl std::fmt::Debug for Seams {
 pub(crate) struct Shared {
     pub store: Mutex<Store>,
     pub blobs: Blobs,
-    pub listeners: Arc<Listeners>,
+    pub listeners: OwnedListeners,
     pub api: Api,
     /// Where capture ids (the idempotency keys UPN sees) come from.
     pub ids: Arc<dyn IdSource>,
@@ -226,6 +233,10 @@ impl Shared {
             // Background or explicit alike: listeners hear what the import added, changed,
             // cancelled or removed (the dispatcher diffs the list it last published).
             self.listeners.stops_dirty();
+            // Retention never fails an import: its next chance is the next import.
+            if let Err(e) = retention::run_if_due(self) {
+                tracing::warn!("retention did not run: {e}");
+            }
         }
         result
     }
@@ -246,13 +257,6 @@ fn check_busy_wait(wait: Duration) -> Result<()> {
             crate::store::BUSY_TIMEOUT.as_millis()
         ),
     ))
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // The dispatcher thread ends with the core.
-        self.listeners.close();
-    }
 }
 
 /// The data folder may be missing (it is created) but must not be something else.
@@ -305,12 +309,14 @@ impl Driver {
         // Bad configuration is bad input, refused before anything is created or sent.
         check_data_dir(&config.data_dir)?;
         check_busy_wait(config.store_busy_wait)?;
+        config.retention.validate()?;
+        let binding = FolderBinding {
+            depot: config.upn.depot.clone(),
+            endpoint: config.upn.validate()?.origin().ascii_serialization(),
+        };
         let api = match seams.api {
             None => Api::Http(Box::new(HttpUpn::new(config.upn.clone())?)),
-            Some(api) => {
-                config.upn.validate()?;
-                Api::InProcess(api)
-            }
+            Some(api) => Api::InProcess(api),
         };
         let ids = seams.ids.unwrap_or_else(|| Arc::new(RandomIds));
         // The folder is owned (locked) for the life of `Shared`, before anything reads it.
@@ -318,7 +324,7 @@ impl Driver {
             lock,
             mut store,
             blobs,
-        } = DataDir::open(&config.data_dir)?;
+        } = DataDir::open(&config.data_dir, &binding)?;
         store.set_busy_wait(config.store_busy_wait)?;
         crate::logbook::attach(&config.data_dir, config.upn.api_key.expose());
         let runtime =
@@ -326,7 +332,7 @@ impl Driver {
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             blobs,
-            listeners: Arc::new(Listeners::default()),
+            listeners: OwnedListeners::default(),
             api,
             ids,
             clock,
@@ -356,7 +362,8 @@ impl Driver {
 
     /// Work left unfinished by a previous run (a crash, a kill) is picked up before anything else.
     fn resume(&self) -> Result<()> {
-        tracking::resume(&self.shared)
+        tracking::resume(&self.shared)?;
+        retention::run(&self.shared).map(|_| ())
     }
 
     /// The app reports connectivity. Going online starts the background work at once.

@@ -37,6 +37,9 @@ pub struct PodVerification {
     pub intact: bool,
     /// What does not match, in words.
     pub problems: Vec<String>,
+    /// When retention removed the covered files (after UPN acknowledged them), if it did: the
+    /// hash is then checked against the stored rows only, and a missing file is not a problem.
+    pub originals_purged_at: Option<DateTime<Utc>>,
 }
 
 impl Driver {
@@ -78,20 +81,17 @@ impl Driver {
             }
             None => pod.pod_content(&captures),
         };
-        let mut files = vec![(
-            &pod.original.name,
-            &pod.original.sha256,
-            "the signature".to_string(),
-        )];
+        let mut covered = vec![(pod, "the signature".to_string())];
         for p in &content.photos {
             if let Some(c) = captures.iter().find(|c| c.id == p.capture_id) {
-                files.push((
-                    &c.original.name,
-                    &c.original.sha256,
-                    format!("photo {}", c.id),
-                ));
+                covered.push((c, format!("photo {}", c.id)));
             }
         }
+        let originals_purged_at = covered.iter().filter_map(|(c, _)| c.purged_at).max();
+        let files = covered
+            .iter()
+            .filter(|(c, _)| c.purged_at.is_none())
+            .map(|(c, what)| (&c.original.name, &c.original.sha256, what));
         for (name, sha256, what) in files {
             match self.shared.blobs.check(name, sha256) {
                 FileCheck::Intact => {}
@@ -124,6 +124,7 @@ impl Driver {
             manifest,
             intact: problems.is_empty(),
             problems,
+            originals_purged_at,
         })
     }
 
@@ -136,10 +137,10 @@ impl Driver {
         let Some(pod) = &detail.pod else {
             return Err(no_pod(barcode));
         };
-        let signature = self.capture_image(&pod.id, None)?;
+        let signature = unless_purged(self.capture_image(&pod.id, None))?;
         let mut photos = Vec::with_capacity(detail.photos.len());
         for photo in &detail.photos {
-            let image = self.capture_image(&photo.id, Some(RECEIPT_THUMBNAIL_SIDE))?;
+            let image = unless_purged(self.capture_image(&photo.id, Some(RECEIPT_THUMBNAIL_SIDE)))?;
             photos.push((photo, image));
         }
         let distance = pod.fix.map(|f| {
@@ -149,12 +150,21 @@ impl Driver {
         Ok(html::render(&html::Receipt {
             detail: &detail,
             pod,
-            signature: &signature,
+            signature: signature.as_ref(),
             photos: &photos,
             verification: &verification,
             distance_m: distance,
             generated_at: self.shared.clock.now(),
         }))
+    }
+}
+
+/// An image, or `None` when retention removed it (the receipt says so in its place).
+fn unless_purged(image: Result<super::CaptureImage>) -> Result<Option<super::CaptureImage>> {
+    match image {
+        Ok(image) => Ok(Some(image)),
+        Err(Error::OriginalsPurged { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

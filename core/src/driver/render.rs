@@ -126,9 +126,13 @@ async fn render_one(shared: &Arc<Shared>, capture: &Capture) -> Result<bool> {
     match rendition {
         Ok(rendition) => record(shared, capture, &rendition),
         Err(e) => {
-            let reason = local_failure(&rendition_error(e)).reason;
+            let failure = local_failure(&rendition_error(e));
+            let reason = failure.reason;
             tracing::warn!(capture = %capture.id, %reason, "photo could not be rendered");
-            let event = Event::RenderFailed { reason: &reason };
+            let event = Event::RenderFailed {
+                reason: &reason,
+                code: failure.code,
+            };
             let outcome = shared
                 .store()?
                 .apply_event(&capture.id, &event, shared.clock.now())?;

@@ -13,7 +13,7 @@ use super::{format_time, parse_time, Store};
 use crate::domain::capture::{CheckedFix, GpsFix};
 use crate::domain::outbox::{
     due_now, initial_state, next_wake, transition, CaptureKind, Event, ItemState, ItemStatus,
-    Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule, Transition,
+    OutboxReason, Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule, Transition,
 };
 use crate::domain::pod_hash::{CoveredPhoto, PodContent};
 use crate::error::{Error, Result};
@@ -50,6 +50,8 @@ pub struct Capture {
     pub attempts: u32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The stable code of `last_error` (read from the text for rows failed before codes).
+    pub reason: Option<OutboxReason>,
     pub sent_at: Option<DateTime<Utc>>,
     pub upn_reference: Option<String>,
     pub replaces: Option<String>,
@@ -61,6 +63,8 @@ pub struct Capture {
     pub pod_sha256: Option<String>,
     /// The canonical manifest `pod_sha256` was taken over.
     pub pod_manifest: Option<String>,
+    /// When retention removed its files (original and rendition), after UPN acknowledged it.
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 impl Capture {
@@ -145,12 +149,24 @@ macro_rules! inserted_columns {
 }
 const COLUMNS: &str = inserted_columns!();
 /// What a read selects: every inserted column, then those set only at the first attempt.
-const SELECTED: &str = concat!(inserted_columns!(), ", pod_sha256, pod_manifest");
+const SELECTED: &str = concat!(
+    inserted_columns!(),
+    ", pod_sha256, pod_manifest, last_error_code, purged_at"
+);
 
 fn corrupt(id: &str, what: &str) -> Error {
     Error::Storage {
         reason: format!("stored capture {id} has an unreadable {what}"),
         disk_full: false,
+    }
+}
+
+/// An item's reason: its stored code, else (a row failed before codes) what its text says.
+fn reason_of(code: Option<&str>, text: Option<&str>) -> Option<OutboxReason> {
+    match (code, text) {
+        (Some(code), _) => Some(OutboxReason::from_code(code).unwrap_or(OutboxReason::Other)),
+        (None, Some(text)) => Some(OutboxReason::from_legacy_text(text)),
+        (None, None) => None,
     }
 }
 
@@ -166,6 +182,9 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
     let upload_file: Option<String> = r.get(15)?;
     let next: Option<i64> = r.get(20)?;
     let sent: Option<i64> = r.get(22)?;
+    let last_error: Option<String> = r.get(21)?;
+    let last_error_code: Option<String> = r.get(30)?;
+    let purged: Option<i64> = r.get(31)?;
     let build = || -> Result<Capture> {
         let fix = match (lat, lon, accuracy, fix_at) {
             (Some(lat), Some(lon), Some(acc), Some(at)) => Some(CheckedFix {
@@ -205,7 +224,8 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
             state: ItemState::from_code(&state).ok_or_else(|| corrupt(&id, "state"))?,
             attempts: r.get::<_, i64>(19)?.clamp(0, u32::MAX as i64) as u32,
             next_attempt_at: next.and_then(parse_time),
-            last_error: r.get(21)?,
+            reason: reason_of(last_error_code.as_deref(), last_error.as_deref()),
+            last_error: last_error.clone(),
             sent_at: sent.and_then(parse_time),
             upn_reference: r.get(23)?,
             replaces: r.get(24)?,
@@ -215,6 +235,7 @@ fn capture_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Capture>> {
                 .map(|n| n.clamp(0, u32::MAX as i64) as u32),
             pod_sha256: r.get(28)?,
             pod_manifest: r.get(29)?,
+            purged_at: purged.and_then(parse_time),
             id: id.clone(),
         })
     };
@@ -584,7 +605,9 @@ impl Store {
     pub fn referenced_blobs(&self) -> Result<HashSet<String>> {
         let mut stmt = self
             .conn()
-            .prepare("SELECT original_file, upload_file FROM captures")?;
+            // A purged capture's files are gone on purpose; one left by a crash between the
+            // purge's commit and the removal is an orphan for the sweep.
+            .prepare("SELECT original_file, upload_file FROM captures WHERE purged_at IS NULL")?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
         })?;
@@ -753,13 +776,15 @@ fn live_pod_in(conn: &Connection, barcode: &str) -> Result<Option<Capture>> {
 
 /// Applies `t` to capture `id` if the row is still where `t` starts. True when it applied.
 fn apply(conn: &Connection, id: &str, t: &Transition) -> Result<bool> {
-    let (set_error, error) = match &t.last_error {
-        Some(e) => (true, e.clone()),
-        None => (false, None),
+    let (set_error, error, code) = match &t.last_error {
+        Some(Some(e)) => (true, Some(e.text.clone()), Some(e.reason.code())),
+        Some(None) => (true, None, None),
+        None => (false, None, None),
     };
     let n = conn.execute(
         "UPDATE captures SET state = ?4, attempts = ?5, next_attempt_at = ?6, retry_wait_ms = ?7,
-            last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END
+            last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END,
+            last_error_code = CASE WHEN ?8 THEN ?10 ELSE last_error_code END
          WHERE id = ?1 AND state = ?2 AND attempts = ?3",
         params![
             id,
@@ -771,6 +796,7 @@ fn apply(conn: &Connection, id: &str, t: &Transition) -> Result<bool> {
             t.schedule.wait_ms,
             set_error,
             error,
+            code,
         ],
     )?;
     Ok(n == 1)
@@ -830,6 +856,7 @@ impl From<&Capture> for crate::domain::outbox::OutboxItem {
             attempts: c.attempts,
             next_attempt_at: c.next_attempt_at,
             last_error: c.last_error.clone(),
+            reason: c.reason,
             captured_at: c.captured_at,
             bytes: c
                 .upload

@@ -9,6 +9,7 @@ pub mod captures;
 pub mod consignments;
 #[cfg(test)]
 mod fixtures;
+pub mod retention;
 pub mod schema;
 pub mod tracking;
 
@@ -28,19 +29,58 @@ pub const DB_FILE_NAME: &str = "upn-driver.db";
 /// The lock file whose exclusive lock makes one owner per data folder.
 pub const LOCK_FILE_NAME: &str = "upn-driver.lock";
 
-/// Exclusive ownership of a data folder, for as long as this value lives: an advisory lock
-/// (`flock` on Unix) on [`LOCK_FILE_NAME`], held by the open file. Any second open, in this
-/// process or another, is refused with [`Error::AlreadyOpen`], so only one core at a time
-/// writes captures, runs the orphan sweep or pulls tracking batches in that folder. The lock
-/// goes with the file descriptor: a crashed or killed owner never leaves the folder locked.
+/// Exclusive ownership of a data folder, for as long as this value lives: first a place in
+/// this process's registry of open folders (keyed by the canonical path, so a second open in
+/// the process is refused at once, whatever path spelling it used and whatever the platform's
+/// lock semantics between two descriptors of one process), then an advisory lock (`flock` on
+/// Unix) on [`LOCK_FILE_NAME`], held by the open file. Any second open, in this process or
+/// another, is refused with [`Error::AlreadyOpen`], so only one core at a time writes captures,
+/// runs the orphan sweep or pulls tracking batches in that folder. The lock goes with the file
+/// descriptor: a crashed or killed owner never leaves the folder locked.
 #[derive(Debug)]
 pub struct DataDirLock {
     _file: std::fs::File,
+    _registered: Registered,
+}
+
+/// The process-wide set of data folders open in this process.
+fn open_folders() -> &'static std::sync::Mutex<std::collections::HashSet<PathBuf>> {
+    static OPEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
+        std::sync::OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// A folder's place in [`open_folders`], given back when dropped.
+#[derive(Debug)]
+struct Registered(PathBuf);
+
+impl Registered {
+    fn take(data_dir: &Path) -> Result<Self> {
+        let canonical = data_dir
+            .canonicalize()
+            .map_err(Error::io("resolving the data folder's path"))?;
+        // A panic elsewhere while holding the set cannot leave it unusable: take it over.
+        let mut open = open_folders().lock().unwrap_or_else(|p| p.into_inner());
+        if !open.insert(canonical.clone()) {
+            return Err(Error::AlreadyOpen {
+                data_dir: data_dir.display().to_string(),
+            });
+        }
+        Ok(Self(canonical))
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut open = open_folders().lock().unwrap_or_else(|p| p.into_inner());
+        open.remove(&self.0);
+    }
 }
 
 impl DataDirLock {
     pub fn acquire(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir).map_err(Error::io("creating the data folder"))?;
+        let registered = Registered::take(data_dir)?;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -49,7 +89,10 @@ impl DataDirLock {
             .open(data_dir.join(LOCK_FILE_NAME))
             .map_err(Error::io("opening the data folder's lock file"))?;
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file }),
+            Ok(()) => Ok(Self {
+                _file: file,
+                _registered: registered,
+            }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::AlreadyOpen {
                 data_dir: data_dir.display().to_string(),
             }),
@@ -58,8 +101,19 @@ impl DataDirLock {
     }
 }
 
+/// Whom a data folder belongs to: the depot and the UPN origin it was first opened with. A
+/// folder is never used for another depot or endpoint, so no other depot's stops are shown and
+/// no queued POD is ever sent with another depot's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderBinding {
+    pub depot: String,
+    /// The endpoint's origin (`scheme://host[:port]`), as the URL parser normalises it.
+    pub endpoint: String,
+}
+
 /// Everything the core keeps in a data folder, opened in the one safe order: own the folder,
-/// refuse a lost database next to capture files, open (and migrate) the database, then sweep.
+/// refuse a lost database next to capture files, open (and migrate) the database, refuse a
+/// folder bound to another depot or endpoint, then sweep.
 #[derive(Debug)]
 pub struct DataDir {
     pub lock: DataDirLock,
@@ -68,7 +122,7 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    pub fn open(data_dir: &Path) -> Result<Self> {
+    pub fn open(data_dir: &Path, binding: &FolderBinding) -> Result<Self> {
         let lock = DataDirLock::acquire(data_dir)?;
         let db = data_dir.join(DB_FILE_NAME);
         if !db.exists() {
@@ -76,10 +130,15 @@ impl DataDir {
             Blobs::check_recoverable(data_dir)?;
         }
         let store = Store::open(&db)?;
+        let unbound = store.check_binding(data_dir, binding)?;
         let blobs = Blobs::open(data_dir)?;
         // Under the lock no capture of another process can be between its file and its row.
         let begun = store.captures_begun()?;
         blobs.sweep(&store.referenced_blobs()?, begun)?;
+        // Recorded only by an open that succeeded: a refused one (NeedsRecovery) writes nothing.
+        if unbound {
+            store.record_binding(binding)?;
+        }
         Ok(Self { lock, store, blobs })
     }
 }
@@ -246,6 +305,37 @@ impl Store {
         crate::failpoint::hit(FAILPOINT_STORE_IN_TX);
     }
 
+    /// Refuses a folder bound to another depot or endpoint with [`Error::DataFolderBound`],
+    /// before anything of it is read or sent. Writes nothing: true when the folder is not bound
+    /// yet, and [`Store::record_binding`] is to record it once the open has succeeded.
+    fn check_binding(&self, data_dir: &Path, binding: &FolderBinding) -> Result<bool> {
+        let depot = self.sync_state(keys::FOLDER_DEPOT)?;
+        let endpoint = self.sync_state(keys::FOLDER_ENDPOINT)?;
+        match (depot, endpoint) {
+            (Some(depot), Some(endpoint))
+                if depot == binding.depot && endpoint == binding.endpoint =>
+            {
+                Ok(false)
+            }
+            (None, None) => Ok(true),
+            (depot, endpoint) => Err(Error::DataFolderBound {
+                data_dir: data_dir.display().to_string(),
+                depot: depot.unwrap_or_else(|| "(unknown)".into()),
+                endpoint: endpoint.unwrap_or_else(|| "(unknown)".into()),
+            }),
+        }
+    }
+
+    /// Binds the folder to `binding`: both keys in one transaction, so a crash never leaves
+    /// half a binding.
+    fn record_binding(&self, binding: &FolderBinding) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        set_sync_state(&tx, keys::FOLDER_DEPOT, &binding.depot)?;
+        set_sync_state(&tx, keys::FOLDER_ENDPOINT, &binding.endpoint)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// A value from the small key/value sync state (cursors, last sync times).
     pub fn sync_state(&self, key: &str) -> Result<Option<String>> {
         Ok(self
@@ -349,6 +439,12 @@ pub mod keys {
     pub const OUTBOX_IMAGE_PAUSE: &str = "outbox.pause.images";
     /// Set before the first capture file is ever written (see `Store::note_captures_begun`).
     pub const CAPTURES_BEGUN: &str = "captures.begun";
+    /// The depot the data folder belongs to (recorded at its first open).
+    pub const FOLDER_DEPOT: &str = "folder.depot";
+    /// The UPN endpoint origin the data folder belongs to (recorded at its first open).
+    pub const FOLDER_ENDPOINT: &str = "folder.endpoint";
+    /// When retention last ran (device clock).
+    pub const RETENTION_LAST_RUN: &str = "retention.last_run";
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("migrations/v006_tracking_guard.sql")),
     // 7: the tamper-evident POD hash and the manifest it covers.
     (7, include_str!("migrations/v007_pod_hash.sql")),
+    // 8: typed outbox reasons (last_error_code) and retention (purged_at).
+    (8, include_str!("migrations/v008_retention_reasons.sql")),
 ];
 
 /// The version this code writes.

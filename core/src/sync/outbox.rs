@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::digest::sha256_hex;
 use crate::domain::outbox::{
-    check_pod_hash_receipt, check_receipt, AccountPause, CaptureKind, Event, FailureKind, Pause,
-    PauseScope, Receipted, SendFailure,
+    check_pod_hash_receipt, check_receipt, AccountPause, CaptureKind, Event, FailureKind,
+    OutboxReason, Pause, PauseScope, Receipted, SendFailure,
 };
 use crate::domain::pod_hash;
 use crate::error::{Error, Result};
@@ -118,6 +118,7 @@ pub fn failure_of(error: &UpnError) -> SendFailure {
     SendFailure {
         kind,
         retry_after: error.retry_after(),
+        code: OutboxReason::from_code(error.code()).unwrap_or(OutboxReason::Other),
         reason: error.to_string(),
     }
 }
@@ -142,12 +143,18 @@ pub(crate) fn local_failure(e: &Error) -> SendFailure {
         SendFailure {
             kind: FailureKind::Recoverable,
             retry_after: Some(std::time::Duration::from_secs(5 * 60)),
+            code: if matches!(e, Error::Busy) {
+                OutboxReason::Other
+            } else {
+                OutboxReason::DiskFull
+            },
             reason: e.to_string(),
         }
     } else {
         SendFailure {
             kind: FailureKind::Permanent,
             retry_after: None,
+            code: OutboxReason::RenditionFailed,
             reason: format!("the capture could not be prepared for upload: {e}"),
         }
     }

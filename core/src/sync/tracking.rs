@@ -40,7 +40,7 @@ use crate::upn::http::{parse_json, MAX_RESPONSE_BYTES};
 use crate::upn::wire::{TrackingBatch, WireTrackingEvent};
 use crate::upn::{RawTrackingResponse, UpnApi, UpnError};
 
-mod spill;
+pub(crate) mod spill;
 
 pub use spill::SPILL_DIR_NAME;
 

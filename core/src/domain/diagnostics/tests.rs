@@ -47,6 +47,7 @@ fn item(kind: CaptureKind, state: ItemState) -> OutboxItem {
         attempts: 0,
         next_attempt_at: None,
         last_error: None,
+        reason: None,
         captured_at: minutes_ago(20),
         bytes: 1000,
         sent_at: None,

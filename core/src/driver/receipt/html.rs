@@ -12,8 +12,9 @@ use crate::store::captures::Capture;
 pub(super) struct Receipt<'a> {
     pub detail: &'a ConsignmentDetail,
     pub pod: &'a Capture,
-    pub signature: &'a CaptureImage,
-    pub photos: &'a [(&'a Capture, CaptureImage)],
+    /// `None` when retention removed it (after UPN acknowledged it).
+    pub signature: Option<&'a CaptureImage>,
+    pub photos: &'a [(&'a Capture, Option<CaptureImage>)],
     pub verification: &'a PodVerification,
     pub distance_m: Option<f64>,
     pub generated_at: DateTime<Utc>,
@@ -138,11 +139,14 @@ pub(super) fn render(r: &Receipt<'_>) -> String {
         "<p class=\"name\">{}</p>",
         escape(r.pod.signed_by.as_deref().unwrap_or(""))
     ));
-    out.push_str(&format!(
-        "<img class=\"signature\" alt=\"Signature of {}\" src=\"{}\">",
-        escape(r.pod.signed_by.as_deref().unwrap_or("")),
-        data_uri(r.signature)
-    ));
+    match r.signature {
+        Some(image) => out.push_str(&format!(
+            "<img class=\"signature\" alt=\"Signature of {}\" src=\"{}\">",
+            escape(r.pod.signed_by.as_deref().unwrap_or("")),
+            data_uri(image)
+        )),
+        None => out.push_str(&purged_note("signature", r.pod)),
+    }
     out.push_str("<dl>");
     row(&mut out, "Time", &shown(r.pod.captured_at));
     let place = match (&r.pod.fix, r.distance_m) {
@@ -165,6 +169,10 @@ pub(super) fn render(r: &Receipt<'_>) -> String {
         out.push_str("<div class=\"photos\">");
         for (photo, image) in r.photos {
             let (_, state) = state_badge(photo);
+            let Some(image) = image else {
+                out.push_str(&purged_note(kind_name(photo.kind), photo));
+                continue;
+            };
             out.push_str(&format!(
                 "<figure><img alt=\"{} photo\" src=\"{}\"><figcaption>{} · {} · {}</figcaption></figure>",
                 kind_name(photo.kind),
@@ -189,7 +197,12 @@ pub(super) fn render(r: &Receipt<'_>) -> String {
         v.photos_covered,
         content_note(v)
     ));
-    if v.intact {
+    if let (true, Some(at)) = (v.intact, v.originals_purged_at) {
+        out.push_str(&format!(
+            "<p class=\"ok\">✓ Verified against the records on this device: unchanged (originals purged on {}).</p>",
+            escape(&shown(at))
+        ));
+    } else if v.intact {
         out.push_str("<p class=\"ok\">✓ Verified against the files on this device: unchanged.</p>");
     } else {
         out.push_str("<p class=\"bad\">✗ Does not verify:</p><ul>");
@@ -207,6 +220,16 @@ pub(super) fn render(r: &Receipt<'_>) -> String {
     ));
     out.push_str("</main></body></html>\n");
     out
+}
+
+/// In place of an image retention removed.
+fn purged_note(what: &str, capture: &Capture) -> String {
+    let when = capture.purged_at.map(shown).unwrap_or_default();
+    format!(
+        "<p class=\"note\">The {} image was removed from this device on {} (retention, after UPN acknowledged it); UPN holds it.</p>",
+        escape(what),
+        escape(&when)
+    )
 }
 
 #[cfg(test)]
