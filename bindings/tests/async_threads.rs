@@ -94,7 +94,7 @@ fn fifty_concurrent_async_calls_share_the_cores_threads() {
 
     let gate = Arc::new(Gate::default());
     let held = gate.clone();
-    let _hook = upn_core::failpoint::on("capture.before_insert", move || held.arrive_and_wait());
+    let _hook = upn_core::failpoint::on("capture.before_gate", move || held.arrive_and_wait());
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut calls: Vec<Call> = (0..50)
         .map(|_| {

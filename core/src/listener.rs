@@ -169,7 +169,7 @@ impl Listeners {
         read_outbox: impl FnOnce() -> Result<Vec<OutboxItem>>,
     ) -> Result<(LiveStops, Subscription)> {
         let mut published = relock(&self.published);
-        let bumped = publish(&mut published, read_stops()?);
+        publish(&mut published, read_stops()?);
         // A change landing here is published after this listener is registered (it waits
         // for the lock held here), so the listener hears it; the race tests open this window.
         crate::failpoint::hit("listeners.subscribe.after_snapshot");
@@ -190,10 +190,11 @@ impl Listeners {
             outbox,
         };
         drop(published);
-        if bumped {
-            // Earlier listeners have not seen this version yet.
-            self.stops_dirty();
-        }
+        // Always re-read once: earlier listeners may not have seen this version yet, and a
+        // change that landed in the window above was posted while nobody was registered (the
+        // producers skip their work then), so only a fresh read publishes it. An unchanged
+        // list publishes nothing.
+        self.stops_dirty();
         replay(entry.listener.as_ref(), &live);
         drop(replaying);
         Ok((

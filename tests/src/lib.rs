@@ -113,3 +113,20 @@ pub fn blob_files(t: &TestDriver) -> Vec<String> {
 pub mod corpus;
 pub mod corpus_upn;
 pub mod serve;
+
+/// Binds the (closed) data folder at `dir` to `endpoint`, as if its first open had been
+/// against it. For tests that prepare a folder with a good UPN and reopen it against a hostile
+/// loopback server on another port: the core itself refuses another endpoint
+/// (`Error::DataFolderBound`), so the tests move the binding by hand.
+pub fn rebind_folder(dir: &std::path::Path, endpoint: &str) {
+    // The origin, as the core records it (loopback test servers never use a default port).
+    let (scheme, rest) = endpoint.split_once("://").expect("an endpoint URL");
+    let origin = format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest));
+    let conn = rusqlite::Connection::open(dir.join(upn_core::testing::store::DB_FILE_NAME))
+        .expect("open the folder's database");
+    conn.execute(
+        "UPDATE sync_state SET value = ?1 WHERE key = ?2",
+        (origin, upn_core::testing::store::keys::FOLDER_ENDPOINT),
+    )
+    .expect("rebind the folder");
+}

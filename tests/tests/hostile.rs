@@ -111,6 +111,9 @@ fn config(endpoint: String) -> UpnConfig {
 }
 
 fn open(dir: &std::path::Path, endpoint: String) -> Driver {
+    if dir.join(upn_core::testing::store::DB_FILE_NAME).exists() {
+        upn_e2e::rebind_folder(dir, &endpoint);
+    }
     Driver::open(DriverConfig::new(dir.to_path_buf(), config(endpoint))).expect("open driver")
 }
 

@@ -76,6 +76,7 @@ fn reopen_against(
         depot: sim.depot(),
         api_key: ApiKey::new(sim.api_key()),
     };
+    upn_e2e::rebind_folder(data.path(), endpoint);
     Driver::open_with_clock(
         DriverConfig::new(data.path().to_path_buf(), upn),
         clock.clone(),

@@ -612,7 +612,9 @@ fn going_online_flushes_by_itself_and_listeners_see_progress_and_states() {
         .iter()
         .filter(|p| p.capture_id == photo_item.id)
         .collect();
-    assert!(photo_progress.len() > 2, "{photo_progress:?}");
+    // The dispatcher coalesces progress to the latest value per capture when the listener lags,
+    // so how many arrive depends on timing; what arrives is monotonic and ends at the total.
+    assert!(!photo_progress.is_empty(), "{progress:?}");
     let total = photo_progress[0].total;
     assert!(photo_progress.windows(2).all(|w| w[0].sent <= w[1].sent));
     assert_eq!(photo_progress.last().map(|p| p.sent), Some(total));

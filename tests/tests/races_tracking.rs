@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use upn_core::testing::store::tracking::FAULT_INBOX_DISK_FULL;
 use upn_core::testing::store::{Store, DB_FILE_NAME};
 use upn_core::testing::sync::tracking::{FAILPOINT_BEFORE_INBOX_COMMIT, SPILL_DIR_NAME};
 use upn_core::Error;
@@ -185,4 +186,46 @@ fn a_store_that_keeps_failing_spills_the_body_and_the_next_pull_applies_it_once(
         .expect("pending")
         .is_empty());
     drop(data);
+}
+
+#[test]
+fn a_body_neither_the_inbox_nor_a_spill_file_can_take_is_held_and_stored_by_a_later_pull() {
+    let _serial = serial();
+    let (sim, barcodes) = sim_with_events();
+    let t = driver(&sim);
+    t.driver.import_now().expect("import");
+
+    // The disk fills after the space check: the inbox commit and the spill file both fail.
+    let inbox_full = upn_core::failpoint::inject_io_fault(FAULT_INBOX_DISK_FULL);
+    let files_full = upn_core::failpoint::inject_io_fault("blobs.disk_full");
+    let err = t
+        .driver
+        .pull_tracking_now()
+        .expect_err("nothing could store the body");
+    assert!(
+        matches!(&err, Error::Storage { reason, .. } if reason.contains("held in memory")),
+        "{err}"
+    );
+    assert_eq!(sim.received().event_batches_handed_out, 1);
+    assert!(spill_files(&t).is_empty(), "{:?}", spill_files(&t));
+
+    // Still full: the held body is not stored, and nothing new is asked for meanwhile.
+    t.driver
+        .pull_tracking_now()
+        .expect_err("the disk is still full");
+    assert_eq!(
+        sim.received().event_batches_handed_out,
+        1,
+        "no batch is taken while one is held"
+    );
+
+    // Space again: the held body is committed first and applied once.
+    drop((inbox_full, files_full));
+    t.driver.pull_tracking_now().expect("pull");
+    for b in &barcodes {
+        assert_eq!(status(&t, b), "out_for_delivery");
+    }
+    let again = t.driver.pull_tracking_now().expect("pull");
+    assert_eq!(again.applied, 0, "applied exactly once");
+    assert_eq!(sim.received().event_batches_handed_out, 1);
 }

@@ -1,6 +1,6 @@
 //! The outbox as the CLI shows it: a progress bar on a terminal, the flush line, what waits.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use upn_core::listener::{DriverListener, Subscription, UploadProgress};
@@ -9,34 +9,51 @@ use upn_core::{FlushEnd, FlushReport};
 
 use crate::CliError;
 
-/// Draws one line on stderr: `[#######.....]  58%  a1b2c3d4 UPN0421000001  93/160 KB`.
-struct ProgressBar;
+/// One bar on stderr per upload: `[#######.....]  58%  a1b2c3d4 UPN0421000001  93 KiB/160 KiB`.
+/// indicatif draws it (rate-limited, cleared and redrawn correctly, hidden off a terminal).
+#[derive(Default)]
+struct ProgressBar {
+    current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>>,
+}
+
+impl ProgressBar {
+    fn bar_for(p: &UploadProgress) -> indicatif::ProgressBar {
+        let style = indicatif::ProgressStyle::with_template(
+            "[{bar:24}] {percent:>3}%  {msg}  {binary_bytes}/{binary_total_bytes}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("#>.");
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(p.total),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+        .with_style(style);
+        bar.set_message(format!(
+            "{} {}",
+            &p.capture_id[..p.capture_id.len().min(8)],
+            p.barcode
+        ));
+        bar
+    }
+}
 
 impl DriverListener for ProgressBar {
     fn upload_progress(&self, p: &UploadProgress) {
-        let fraction = if p.total == 0 {
-            1.0
-        } else {
-            (p.sent as f64 / p.total as f64).min(1.0)
-        };
-        let filled = (fraction * 24.0).round() as usize;
-        let mut err = std::io::stderr();
-        let _ = write!(
-            err,
-            "\r[{}{}] {:>3.0}%  {} {}  {}/{} KB ",
-            "#".repeat(filled),
-            ".".repeat(24 - filled.min(24)),
-            fraction * 100.0,
-            &p.capture_id[..p.capture_id.len().min(8)],
-            p.barcode,
-            // Both rounded the same way, so 100 % reads "160/160 KB", never "159/160".
-            p.sent.min(p.total).div_ceil(1024),
-            p.total.div_ceil(1024),
-        );
-        if p.sent >= p.total {
-            let _ = writeln!(err);
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_none_or(|(id, _)| *id != p.capture_id) {
+            if let Some((_, previous)) = current.take() {
+                previous.abandon();
+            }
+            *current = Some((p.capture_id.clone(), Self::bar_for(p)));
         }
-        let _ = err.flush();
+        if let Some((_, bar)) = current.as_ref() {
+            bar.set_length(p.total);
+            bar.set_position(p.sent.min(p.total));
+            if p.sent >= p.total {
+                bar.finish();
+                *current = None;
+            }
+        }
     }
 }
 
@@ -46,7 +63,7 @@ pub fn progress_bar(driver: &Driver) -> Result<Option<Subscription>, CliError> {
     if !std::io::stderr().is_terminal() {
         return Ok(None);
     }
-    let (_snapshot, subscription) = driver.subscribe(Arc::new(ProgressBar))?;
+    let (_snapshot, subscription) = driver.subscribe(Arc::new(ProgressBar::default()))?;
     Ok(Some(subscription))
 }
 

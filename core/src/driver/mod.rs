@@ -282,6 +282,28 @@ fn check_data_dir(dir: &std::path::Path) -> Result<()> {
 pub struct Driver {
     runtime: task::CoreRuntime,
     shared: Arc<Shared>,
+    /// Dropped last (fields drop in order): a dropped core is a closed core.
+    _released: Released,
+}
+
+/// How long dropping a [`Driver`] waits for the core's own threads to let go of it.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits, when the [`Driver`] is dropped, until nothing holds the core any more: the listener
+/// dispatcher may be mid-round with the core in hand (reading the stop list), and the core's
+/// folder lock goes with the last holder. Without the wait, an open of the same folder right
+/// after the drop (an app restarting its session, a crash test reopening) could find it still
+/// owned. Bounded: a holder that does not let go (an app thread inside a call) is not waited
+/// for beyond [`RELEASE_WAIT`].
+struct Released(std::sync::Weak<Shared>);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        while self.0.strong_count() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 impl std::fmt::Debug for Driver {
@@ -354,7 +376,11 @@ impl Driver {
             .listeners
             .spawn_dispatcher(move || weak.upgrade()?.stops().ok())
             .map_err(Error::io("starting the listener dispatcher"))?;
-        let driver = Self { runtime, shared };
+        let driver = Self {
+            runtime,
+            _released: Released(Arc::downgrade(&shared)),
+            shared,
+        };
         driver.resume()?;
         engine::spawn(&driver.runtime, driver.shared.clone());
         Ok(driver)

@@ -365,6 +365,7 @@ impl Driver {
     /// outbox and the renderer.
     fn record(&self, mut new: NewCapture, bytes: &[u8]) -> Result<Capture> {
         let s = &self.shared;
+        failpoint::hit("capture.before_gate");
         // One capture at a time in this process: a staged file has one temporary name per id.
         let _one = s.capture_gate.lock().unwrap_or_else(|p| p.into_inner());
         s.store()?.note_captures_begun()?;

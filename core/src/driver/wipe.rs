@@ -64,7 +64,9 @@ impl Driver {
         };
         let data_dir = self.shared.config.data_dir.clone();
         self.shared.online.send_replace(false);
-        let Driver { runtime, shared } = self;
+        let Driver {
+            runtime, shared, ..
+        } = self;
         runtime.shutdown(WIPE_WAIT);
         // The folder stays owned (locked, registered) until its files are gone, so no other
         // open starts on half a folder.

@@ -148,6 +148,10 @@ pub struct Store {
     path: PathBuf,
     /// How long a statement waits for another writer (see [`Store::set_busy_wait`]).
     busy_wait: Duration,
+    /// Consumed tracking responses that neither the inbox nor a spill file could take (the disk
+    /// filled after the space check): the last copy, held until a commit succeeds. Only a
+    /// process death while the disk stays full can lose one.
+    pub(crate) held_tracking: Vec<crate::upn::RawTrackingResponse>,
 }
 
 impl std::fmt::Debug for Store {
@@ -268,6 +272,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             busy_wait: BUSY_TIMEOUT,
+            held_tracking: Vec::new(),
         })
     }
 

@@ -314,9 +314,21 @@ async fn commit_or_spill(
     };
     let disk_full = is_disk_full(&failure);
     if let Err(spill_error) = spill::write(data_dir, &raw.body, clock.now()) {
+        // The last copy: held in memory and committed first thing at the next pull or sync,
+        // before anything else is asked for (see `store_held`).
         tracing::error!(error = %spill_error, store_error = %failure, bytes = raw.body.len(),
-            "a consumed tracking response could be neither stored nor spilled");
-        return Err(spill_error);
+            "a consumed tracking response could be neither stored nor spilled; holding it in memory");
+        store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .held_tracking
+            .push(raw.clone());
+        return Err(Error::Storage {
+            reason: format!(
+                "a tracking response could be neither stored nor kept in a file ({spill_error}); it is held in memory and stored at the next sync: free some space on the device and keep the app open until then"
+            ),
+            disk_full: true,
+        });
     }
     tracing::warn!(error = %failure, "a tracking response was kept in a spill file");
     Err(Error::Storage {
@@ -380,6 +392,31 @@ fn data_dir(store: &Mutex<Store>) -> Result<PathBuf> {
     })
 }
 
+/// Commits the responses held in memory (neither the inbox nor a spill file could take them),
+/// oldest first. While one is still held, nothing new is asked for: the error ends the pull.
+fn store_held(store: &Mutex<Store>, clock: &dyn Clock) -> Result<()> {
+    let mut s = lock(store)?;
+    let mut held = std::mem::take(&mut s.held_tracking).into_iter();
+    while let Some(raw) = held.next() {
+        match s.try_store_tracking_response(
+            &raw.body,
+            raw.server_time,
+            clock.now(),
+            COMMIT_BUSY_WAIT,
+        ) {
+            Ok(id) => tracing::info!(
+                inbox_id = id,
+                "a tracking response held in memory is stored"
+            ),
+            Err(e) => {
+                s.held_tracking = std::iter::once(raw).chain(held).collect();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How many consumed responses wait in spill files in `data_dir`.
 pub fn spilled_count(data_dir: &Path) -> u32 {
     spill::list(data_dir).map_or(0, |l| u32::try_from(l.len()).unwrap_or(u32::MAX))
@@ -389,6 +426,7 @@ pub fn spilled_count(data_dir: &Path) -> u32 {
 /// each pull). Never calls UPN. First, spill files go into the inbox, and batches a different
 /// parser version judged are queued again.
 pub fn process_pending(store: &Mutex<Store>, clock: &dyn Clock) -> Result<TrackingReport> {
+    store_held(store, clock)?;
     let mut report = TrackingReport {
         spills_applied: spill::apply_all(store, &data_dir(store)?)?,
         ..TrackingReport::default()

@@ -163,6 +163,13 @@ public final class DriverSession: @unchecked Sendable {
     }
 
     /// Stops background work, waiting at most `timeout` for requests in flight.
+    /// Sign-out: removes everything the core made in its data folder and closes the core. While
+    /// captures are unsent it throws `CoreError.UnsentCaptures` and changes nothing, unless
+    /// `force` is true (ask the driver first).
+    public func wipe(force: Bool = false) async throws -> WipeSummary {
+        try await core.wipe(force: force)
+    }
+
     public func shutdown(timeout: Duration = .seconds(5)) async {
         await core.shutdown(timeoutMs: UInt64(max(0, timeout.milliseconds)))
     }

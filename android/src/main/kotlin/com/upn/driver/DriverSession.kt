@@ -19,6 +19,7 @@ import com.upn.driver.core.StopListUpdateRecord
 import com.upn.driver.core.StopRecord
 import com.upn.driver.core.SyncSummary
 import com.upn.driver.core.UploadProgressRecord
+import com.upn.driver.core.WipeSummary
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
@@ -213,6 +214,14 @@ class DriverSession(
         gps: GpsFixRecord? = null,
         captureId: String? = null,
     ): SignResult = core.sign(barcode, signaturePng, signedBy, capturedAtMs, gps, captureId)
+
+    /**
+     * Sign-out: removes everything the core made in its data folder and closes the core (later
+     * calls throw `CoreException.ShutDown`). While captures are unsent it throws
+     * `CoreException.UnsentCaptures` and changes nothing, unless [force] is true: ask the driver
+     * first, then pass `force = true` only if they accept losing those deliveries' evidence.
+     */
+    suspend fun wipe(force: Boolean = false): WipeSummary = core.wipe(force)
 
     /** Stops background work, waiting at most [timeout] for requests in flight. */
     suspend fun shutdown(timeout: Duration = 5.seconds) = core.shutdown(timeout.inWholeMilliseconds.coerceAtLeast(0).toULong())
