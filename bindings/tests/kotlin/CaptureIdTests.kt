@@ -44,7 +44,7 @@ class CaptureIdTests {
                     val signed = session.sign(barcode, Samples.signaturePng(11), "Jo Patel", signedAt, captureId = podId)
                     val resigned = session.sign(barcode, Samples.signaturePng(11), "Jo Patel", signedAt, captureId = podId)
                     assertEquals(signed.item.id, resigned.item.id)
-                    assertEquals(null, resigned.replaced, "a retry replaces nothing")
+                    assertEquals(null, resigned.replacedCaptureId, "a retry replaces nothing")
                     assertFailsWith<CoreException.CaptureIdConflict> {
                         session.sign(barcode, Samples.signaturePng(11), "Someone Else", signedAt, captureId = podId)
                     }

@@ -67,7 +67,7 @@ class FakeDriverCoreTests {
         runBlocking {
             val fake = fake()
             val session = DriverSession(fake)
-            fake.failNext("syncNow", CoreException.Offline("no signal"))
+            fake.failNext("syncNow", CoreException.Offline("unreachable", null, "no signal"))
             assertFailsWith<CoreException.Offline> { session.syncNow() }
             assertEquals(0u, session.syncNow().flush.sent, "only the next call fails")
             assertFailsWith<CoreException.NotFound> { session.sign("UPN0429999999", ByteArray(1), "Nobody") }

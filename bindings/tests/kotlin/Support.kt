@@ -49,7 +49,7 @@ class SimProcess private constructor(
 
         fun start(binary: String, seed: Long): SimProcess {
             val process =
-                ProcessBuilder(binary, "sim", "--listen", "127.0.0.1:0", "--seed", seed.toString())
+                ProcessBuilder(binary, "sim", "--listen", "127.0.0.1:0", "--seed", seed.toString(), "--consignments", "60")
                     .redirectError(ProcessBuilder.Redirect.INHERIT)
                     .start()
             // Stopped at JVM exit: the JUnit run shares one simulator across its tests.

@@ -1,5 +1,9 @@
 package com.upn.driver.testing
 
+import com.upn.driver.core.StopPhase
+import com.upn.driver.core.WipeSummary
+import com.upn.driver.core.DrainCancellation
+import com.upn.driver.core.SyncOutcome
 import com.upn.driver.core.CaptureImageRecord
 import com.upn.driver.core.CaptureKind
 import com.upn.driver.core.ConsignmentRecord
@@ -155,7 +159,19 @@ class FakeDriverCore(
 
     override suspend fun syncNow(): SyncSummary {
         enter("syncNow")
-        return SyncSummary(import = onImportNow(), flush = sendQueued(), tracking = null, trackingError = null)
+        val import = onImportNow()
+        val flush = sendQueued()
+        val pending = synchronized(lock) { items.count { it.state == OutboxState.QUEUED || it.state == OutboxState.WAITING }.toUInt() }
+        return SyncSummary(
+            outcome = if (pending == 0u) SyncOutcome.DONE else SyncOutcome.PENDING,
+            import = import,
+            importError = null,
+            flush = flush,
+            flushError = null,
+            pending = pending,
+            tracking = null,
+            trackingError = null,
+        )
     }
 
     override suspend fun pullTrackingNow(): TrackingSummary {
@@ -179,6 +195,29 @@ class FakeDriverCore(
         return DrainSummary(flush = flush, pending = synchronized(lock) { items.count { it.state == OutboxState.WAITING }.toUInt() })
     }
 
+    override suspend fun drainCancellable(
+        deadlineMs: ULong,
+        cancellation: DrainCancellation,
+    ): DrainSummary = if (cancellation.isCancelled()) {
+        enter("drainCancellable", deadlineMs)
+        DrainSummary(flush = FlushSummary(sent = 0u, retrying = 0u, needsAttention = 0u, paused = 0u, ended = FlushEnd.CANCELLED), pending = synchronized(lock) { items.count { it.state == OutboxState.QUEUED || it.state == OutboxState.WAITING }.toUInt() })
+    } else {
+        drain(deadlineMs)
+    }
+
+    override suspend fun wipe(force: Boolean): WipeSummary {
+        enter("wipe", force)
+        val unsent = synchronized(lock) { items.count { it.state == OutboxState.QUEUED || it.state == OutboxState.WAITING || it.state == OutboxState.NEEDS_ATTENTION } }
+        if (unsent > 0 && !force) {
+            throw CoreException.UnsentCaptures(unsent.toUInt(), "$unsent capture(s) are not yet at UPN")
+        }
+        synchronized(lock) {
+            items.clear()
+            shutDown = true
+        }
+        return WipeSummary(unsentDeleted = unsent.toUInt())
+    }
+
     override fun stops(): List<StopRecord> {
         enter("stops")
         return stops
@@ -195,9 +234,12 @@ class FakeDriverCore(
         kind: PhotoKind,
         capturedAtMs: Long,
         gps: GpsFixRecord?,
+        captureId: String?,
     ): OutboxItemRecord {
-        enter("addPhoto", barcode, photo, kind, capturedAtMs, gps)
+        enter("addPhoto", barcode, photo, kind, capturedAtMs, gps, captureId)
         stopOf(barcode)
+        // An app's retry with the same capture id gets the capture it already made.
+        synchronized(lock) { items.firstOrNull { captureId != null && it.id == captureId } }?.let { return it }
         val captureKind =
             when (kind) {
                 PhotoKind.GOODS -> CaptureKind.GOODS
@@ -219,9 +261,12 @@ class FakeDriverCore(
         signedBy: String,
         capturedAtMs: Long,
         gps: GpsFixRecord?,
+        captureId: String?,
     ): SignResult {
-        enter("sign", barcode, signature, signedBy, capturedAtMs, gps)
+        enter("sign", barcode, signature, signedBy, capturedAtMs, gps, captureId)
         stopOf(barcode)
+        synchronized(lock) { items.firstOrNull { captureId != null && it.id == captureId } }
+            ?.let { return SignResult(item = it, replacedCaptureId = null, staleGps = false) }
         val (result, changed) =
             synchronized(lock) {
                 val pod = items.indexOfFirst { it.barcode == barcode && it.kind == CaptureKind.POD && it.state.live() }
@@ -362,6 +407,7 @@ class FakeDriverCore(
             attempts = 0u,
             nextAttemptAtMs = null,
             lastError = null,
+            reason = null,
             capturedAtMs = capturedAtMs,
             bytes = bytes.toULong(),
             sentAtMs = null,
@@ -446,6 +492,7 @@ class FakeDriverCore(
             instructions = null,
             status = status,
             sync = sync,
+            phase = if (status == "delivered") StopPhase.DONE else if (status == "cancelled") StopPhase.CANCELLED else StopPhase.OPEN,
         )
     }
 }
