@@ -120,9 +120,21 @@ fn old_consignments_leave_with_everything_of_theirs_but_never_with_unsent_work()
         )
         .expect("sign");
 
+    // A screen showing the list hears the stop leave it.
+    let heard = Arc::new(Removals::default());
+    let (_snapshot, _subscription) = driver.subscribe(heard.clone()).expect("subscribe");
+
     clock.advance(chrono::Duration::days(16));
     let report = driver.run_retention().expect("retention");
     assert_eq!(report.consignments_removed, 1, "{report:?}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut removed = heard.removed.lock().expect("lock");
+    while !removed.contains(&delivered_barcode) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "no listener heard the stop leave the list");
+        removed = heard.changed.wait_timeout(removed, left).expect("lock").0;
+    }
+    drop(removed);
     let stops: Vec<String> = driver
         .stops()
         .expect("stops")
@@ -147,4 +159,25 @@ fn old_consignments_leave_with_everything_of_theirs_but_never_with_unsent_work()
     let driver = open(&sim, data.path(), &clock);
     assert_eq!(driver.stops().expect("stops").len(), 1);
     assert!(files_in(&data.path().join(QUARANTINE_DIR_NAME)).is_empty());
+}
+
+/// Barcodes a listener heard as removed from the stop list.
+#[derive(Default)]
+struct Removals {
+    removed: std::sync::Mutex<Vec<String>>,
+    changed: std::sync::Condvar,
+}
+
+impl upn_core::listener::DriverListener for Removals {
+    fn stop_list_changed(&self, update: &upn_core::listener::StopListUpdate) {
+        let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        removed.extend(
+            update
+                .changes
+                .iter()
+                .filter(|c| c.kind == upn_core::domain::stop_list::StopChangeKind::Removed)
+                .map(|c| c.barcode.clone()),
+        );
+        self.changed.notify_all();
+    }
 }

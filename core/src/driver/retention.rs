@@ -120,6 +120,10 @@ pub(crate) fn run(shared: &Shared) -> Result<RetentionReport> {
             report.consignments_removed += 1;
         }
     }
+    if report.consignments_removed > 0 {
+        // Stops left the list: listeners hear it as `Removed` changes of a new version.
+        shared.listeners.stops_dirty();
+    }
     let store = shared.store()?;
     report.tracking_bodies_purged = store.purge_tracking_bodies(cutoff)?;
     store.put_sync_state(
