@@ -267,8 +267,9 @@ fn a_cancelled_drain_returns_within_a_second_and_the_next_one_runs_at_once() {
             let _ = done_tx.send(report);
         })
     };
+    // Generous: the rendition is made first, by a low-priority thread a loaded machine starves.
     started
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(Duration::from_secs(120))
         .expect("the photo upload started");
     let cancelled_at = Instant::now();
     token.cancel();
