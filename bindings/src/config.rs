@@ -112,6 +112,25 @@ fn positive<T: Copy + PartialEq + Default>(
 }
 
 impl CoreConfig {
+    /// UPN as this depot with every tunable at the core's default (what Kotlin's and Swift's
+    /// default arguments give an app).
+    pub fn new(endpoint: String, depot_code: String, api_key: Arc<ApiKey>) -> Self {
+        Self {
+            endpoint,
+            depot_code,
+            api_key,
+            import_interval_ms: None,
+            tracking_interval_ms: None,
+            tracking_stale_after_ms: None,
+            max_photo_bytes: None,
+            max_photo_pixels: None,
+            upload_long_side_px: None,
+            upload_jpeg_quality: None,
+            retention_originals_after_ms: None,
+            retention_consignments_after_ms: None,
+        }
+    }
+
     /// The core's configuration for `data_dir`. Range checks only; the core checks the rest.
     pub(crate) fn into_driver_config(self, data_dir: String) -> Result<DriverConfig, CoreError> {
         if data_dir.trim().is_empty() {
@@ -209,20 +228,11 @@ mod tests {
     use super::*;
 
     fn config() -> CoreConfig {
-        CoreConfig {
-            endpoint: "http://127.0.0.1:1".into(),
-            depot_code: "042".into(),
-            api_key: ApiKey::new("secret-key-123".into()),
-            import_interval_ms: None,
-            tracking_interval_ms: None,
-            tracking_stale_after_ms: None,
-            max_photo_bytes: None,
-            max_photo_pixels: None,
-            upload_long_side_px: None,
-            upload_jpeg_quality: None,
-            retention_originals_after_ms: None,
-            retention_consignments_after_ms: None,
-        }
+        CoreConfig::new(
+            "http://127.0.0.1:1".into(),
+            "042".into(),
+            ApiKey::new("secret-key-123".into()),
+        )
     }
 
     #[test]

@@ -29,20 +29,7 @@ fn sim() -> SimHandle {
 }
 
 fn config(sim: &SimHandle) -> CoreConfig {
-    CoreConfig {
-        endpoint: sim.endpoint(),
-        depot_code: sim.depot(),
-        api_key: ApiKey::new(sim.api_key()),
-        import_interval_ms: None,
-        tracking_interval_ms: None,
-        tracking_stale_after_ms: None,
-        max_photo_bytes: None,
-        max_photo_pixels: None,
-        upload_long_side_px: None,
-        upload_jpeg_quality: None,
-        retention_originals_after_ms: None,
-        retention_consignments_after_ms: None,
-    }
+    CoreConfig::new(sim.endpoint(), sim.depot(), ApiKey::new(sim.api_key()))
 }
 
 fn now_ms() -> i64 {

@@ -69,20 +69,7 @@ fn fifty_concurrent_async_calls_share_the_cores_threads() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = CoreConfig {
-        endpoint: sim.endpoint(),
-        depot_code: sim.depot(),
-        api_key: ApiKey::new(sim.api_key()),
-        import_interval_ms: None,
-        tracking_interval_ms: None,
-        tracking_stale_after_ms: None,
-        max_photo_bytes: None,
-        max_photo_pixels: None,
-        upload_long_side_px: None,
-        upload_jpeg_quality: None,
-        retention_originals_after_ms: None,
-        retention_consignments_after_ms: None,
-    };
+    let config = CoreConfig::new(sim.endpoint(), sim.depot(), ApiKey::new(sim.api_key()));
     let core = DriverCore::open(dir.path().to_string_lossy().into(), config).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

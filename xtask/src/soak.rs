@@ -2,6 +2,7 @@
 //! simulation (`tests/tests/soak/`). Seeds S..S+N are split over J processes (default 2: the
 //! harness's hooks are process-wide, so one process plays its days one after another); the
 //! closing line sums them: seeds, steps, crashes, faults per kind, violations, wall time.
+//! `--release` builds the optimised `soak` profile, for runs of thousands of seeds.
 //! A failing seed prints the line that replays it (`cargo xtask soak --seed S --steps M`).
 
 use std::collections::BTreeMap;
@@ -62,7 +63,9 @@ pub fn soak(o: &Options) -> Result<String> {
     let cargo = cargo();
     let mut args = vec!["test", "--workspace", "--test", "soak"];
     if o.release {
-        args.push("--release");
+        // Optimised, with debug assertions and overflow checks still on (Cargo.toml
+        // `[profile.soak]`): for long runs, without the release profile's fat-LTO build.
+        args.extend(["--profile", "soak"]);
     }
     run(&cargo, &[&args[..], &["--no-run"]].concat())?;
     let started = Instant::now();

@@ -43,7 +43,7 @@ use crate::listener::OwnedListeners;
 use crate::media::MediaLimits;
 use crate::store::blobs::Blobs;
 use crate::store::captures::Capture;
-use crate::store::{DataDir, DataDirLock, FolderBinding, Store};
+use crate::store::{ClosingMark, DataDir, DataDirLock, FolderBinding, Store};
 use crate::sync::import::{self, lock, validate_barcode, ImportReport};
 use crate::upn::http::HttpUpn;
 use crate::upn::{Api, DynUpnApi, UpnConfig};
@@ -280,6 +280,9 @@ fn check_data_dir(dir: &std::path::Path) -> Result<()> {
 }
 
 pub struct Driver {
+    /// Dropped first: from here on this process's next open of the folder waits for the core's
+    /// threads to let go of it (`store::owner`) instead of being refused.
+    _closing: ClosingMark,
     runtime: task::CoreRuntime,
     shared: Arc<Shared>,
     /// Dropped last (fields drop in order): a dropped core is a closed core.
@@ -291,10 +294,10 @@ const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
 /// Waits, when the [`Driver`] is dropped, until nothing holds the core any more: the listener
 /// dispatcher may be mid-round with the core in hand (reading the stop list), and the core's
-/// folder lock goes with the last holder. Without the wait, an open of the same folder right
-/// after the drop (an app restarting its session, a crash test reopening) could find it still
-/// owned. Bounded: a holder that does not let go (an app thread inside a call) is not waited
-/// for beyond [`RELEASE_WAIT`].
+/// folder lock goes with the last holder. An open in this process waits for that by itself
+/// (the [`ClosingMark`]); this wait serves the app and other processes, which see a dropped
+/// core as a closed one. Bounded: a holder that does not let go (an app thread inside a call)
+/// is not waited for beyond [`RELEASE_WAIT`].
 struct Released(std::sync::Weak<Shared>);
 
 impl Drop for Released {
@@ -351,6 +354,7 @@ impl Driver {
         crate::logbook::attach(&config.data_dir, config.upn.api_key.expose());
         let runtime =
             task::CoreRuntime::start().map_err(Error::io("starting the core's runtime"))?;
+        let closing = lock.closing_mark();
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             blobs,
@@ -377,6 +381,7 @@ impl Driver {
             .spawn_dispatcher(move || weak.upgrade()?.stops().ok())
             .map_err(Error::io("starting the listener dispatcher"))?;
         let driver = Self {
+            _closing: closing,
             runtime,
             _released: Released(Arc::downgrade(&shared)),
             shared,

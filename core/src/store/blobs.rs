@@ -90,6 +90,7 @@ impl Blobs {
         Ok(Self { dir })
     }
 
+    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -10,6 +10,7 @@ pub mod consignments;
 #[cfg(test)]
 mod fixtures;
 pub mod retention;
+mod owner;
 pub mod schema;
 pub mod tracking;
 
@@ -23,83 +24,12 @@ use crate::error::{Error, Result};
 use blobs::Blobs;
 
 pub use consignments::{FeedChanges, ImportCounts};
+pub use owner::{ClosingMark, DataDirLock};
 
 /// File name of the database inside the app's data folder.
 pub const DB_FILE_NAME: &str = "upn-driver.db";
 /// The lock file whose exclusive lock makes one owner per data folder.
 pub const LOCK_FILE_NAME: &str = "upn-driver.lock";
-
-/// Exclusive ownership of a data folder, for as long as this value lives: first a place in
-/// this process's registry of open folders (keyed by the canonical path, so a second open in
-/// the process is refused at once, whatever path spelling it used and whatever the platform's
-/// lock semantics between two descriptors of one process), then an advisory lock (`flock` on
-/// Unix) on [`LOCK_FILE_NAME`], held by the open file. Any second open, in this process or
-/// another, is refused with [`Error::AlreadyOpen`], so only one core at a time writes captures,
-/// runs the orphan sweep or pulls tracking batches in that folder. The lock goes with the file
-/// descriptor: a crashed or killed owner never leaves the folder locked.
-#[derive(Debug)]
-pub struct DataDirLock {
-    _file: std::fs::File,
-    _registered: Registered,
-}
-
-/// The process-wide set of data folders open in this process.
-fn open_folders() -> &'static std::sync::Mutex<std::collections::HashSet<PathBuf>> {
-    static OPEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<PathBuf>>> =
-        std::sync::OnceLock::new();
-    OPEN.get_or_init(Default::default)
-}
-
-/// A folder's place in [`open_folders`], given back when dropped.
-#[derive(Debug)]
-struct Registered(PathBuf);
-
-impl Registered {
-    fn take(data_dir: &Path) -> Result<Self> {
-        let canonical = data_dir
-            .canonicalize()
-            .map_err(Error::io("resolving the data folder's path"))?;
-        // A panic elsewhere while holding the set cannot leave it unusable: take it over.
-        let mut open = open_folders().lock().unwrap_or_else(|p| p.into_inner());
-        if !open.insert(canonical.clone()) {
-            return Err(Error::AlreadyOpen {
-                data_dir: data_dir.display().to_string(),
-            });
-        }
-        Ok(Self(canonical))
-    }
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        let mut open = open_folders().lock().unwrap_or_else(|p| p.into_inner());
-        open.remove(&self.0);
-    }
-}
-
-impl DataDirLock {
-    pub fn acquire(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(Error::io("creating the data folder"))?;
-        let registered = Registered::take(data_dir)?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(data_dir.join(LOCK_FILE_NAME))
-            .map_err(Error::io("opening the data folder's lock file"))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Self {
-                _file: file,
-                _registered: registered,
-            }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::AlreadyOpen {
-                data_dir: data_dir.display().to_string(),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("locking the data folder")(e)),
-        }
-    }
-}
 
 /// Whom a data folder belongs to: the depot and the UPN origin it was first opened with. A
 /// folder is never used for another depot or endpoint, so no other depot's stops are shown and
@@ -406,10 +336,6 @@ pub(crate) fn set_sync_time(conn: &Connection, key: &str, t: DateTime<Utc>) -> R
 pub(crate) fn format_time(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
-
-/// The years a stored instant may fall in; anything else is damage (or a hostile server's value
-/// that got in before it was range-checked) and reads as unreadable rather than as a time.
-pub const STORED_YEARS: std::ops::RangeInclusive<i32> = crate::domain::INSTANT_YEARS;
 
 pub(crate) fn parse_time(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).filter(|t| crate::domain::year_in_range(t.year()))

@@ -6,8 +6,6 @@ pub mod outbox;
 pub mod render;
 pub mod tracking;
 
-pub use import::{import_consignments, ImportReport};
-
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// Runs blocking store work (a commit's fsync, parsing and applying a tracking batch) from async

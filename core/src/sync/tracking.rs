@@ -44,8 +44,6 @@ pub(crate) mod spill;
 
 pub use spill::SPILL_DIR_NAME;
 
-/// Most events asked for per batch (UPN's cap). The pull asks for fewer on a slow link.
-pub const BATCH_MAX_EVENTS: u32 = batch_size::MAX;
 /// Most batches taken in one pull; what is left waits for the next cycle.
 pub const MAX_BATCHES_PER_PULL: u32 = 50;
 /// The failpoint between the inbox commit and processing (crash tests).
