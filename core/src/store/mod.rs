@@ -9,8 +9,8 @@ pub mod captures;
 pub mod consignments;
 #[cfg(test)]
 mod fixtures;
-pub mod retention;
 mod owner;
+pub mod retention;
 pub mod schema;
 pub mod tracking;
 

@@ -37,7 +37,9 @@ pub struct DataDirLock {
 enum Owner {
     Open,
     /// Closing, with the number of opens now waiting for it.
-    Closing { waiting: usize },
+    Closing {
+        waiting: usize,
+    },
 }
 
 /// The process-wide set of data folders owned in this process, and the signal that one was
@@ -171,8 +173,14 @@ mod tests {
         let owner = DataDirLock::acquire(dir.path()).expect("first owner");
         let started = Instant::now();
         let second = DataDirLock::acquire(dir.path());
-        assert!(matches!(second, Err(Error::AlreadyOpen { .. })), "{second:?}");
-        assert!(started.elapsed() < CLOSING_WAIT / 2, "an open owner is not waited for");
+        assert!(
+            matches!(second, Err(Error::AlreadyOpen { .. })),
+            "{second:?}"
+        );
+        assert!(
+            started.elapsed() < CLOSING_WAIT / 2,
+            "an open owner is not waited for"
+        );
         drop(owner);
         DataDirLock::acquire(dir.path()).expect("free again once the owner is gone");
     }
@@ -210,7 +218,10 @@ mod tests {
         let owner = DataDirLock::acquire(dir.path()).expect("first owner");
         drop(owner.closing_mark());
         let second = DataDirLock::acquire_waiting(dir.path(), Duration::from_millis(50));
-        assert!(matches!(second, Err(Error::AlreadyOpen { .. })), "{second:?}");
+        assert!(
+            matches!(second, Err(Error::AlreadyOpen { .. })),
+            "{second:?}"
+        );
         drop(owner);
     }
 }
