@@ -863,3 +863,24 @@ fn machine() -> Vec<(String, String)> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::row_list;
+
+    #[test]
+    fn only_takes_a_comma_list_of_row_numbers() {
+        assert_eq!(row_list(Some("3,4")).unwrap(), vec![3, 4]);
+        assert_eq!(row_list(Some(" 7 ")).unwrap(), vec![7]);
+        for bad in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("9"),
+            Some("3,x"),
+            Some("3,,4"),
+        ] {
+            assert!(row_list(bad).is_err(), "{bad:?}");
+        }
+    }
+}
