@@ -9,6 +9,7 @@ use std::time::Instant;
 use chrono::Utc;
 use upn_core::domain::outbox::CaptureKind;
 use upn_core::upn::{ApiKey, UpnConfig};
+use upn_core::{Driver, DriverConfig};
 
 use crate::stats::ms;
 use crate::{report, setup, Options, Result};
@@ -46,7 +47,11 @@ pub fn setup(o: &Options) -> Result {
     let signature =
         std::fs::read(o.string("signature")?).map_err(|e| format!("--signature: {e}"))?;
     let deliveries = o.number("deliveries", 200)? as usize;
-    let driver = setup::open(std::path::Path::new(&o.string("dir")?), upn(o)?)?;
+    let mut config = DriverConfig::new(std::path::PathBuf::from(o.string("dir")?), upn(o)?);
+    // The row's premise is that no rendition is made yet when the flush starts: the setup's
+    // own background renderer would make some while the captures are recorded.
+    config.background_renditions = false;
+    let driver = Driver::open(config).map_err(|e| format!("open: {e}"))?;
     driver.import_now().map_err(|e| format!("import: {e}"))?;
     let stops = driver.stops().map_err(|e| format!("stops: {e}"))?;
     if stops.len() < deliveries {

@@ -4,9 +4,11 @@
 //! core has no bulk-load API and the simulator would take minutes to feed them).
 
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::Utc;
 use rusqlite::{params, Connection};
+use upn_core::upn::wire::TrackingBatch;
 use upn_core::Driver;
 use upn_sim::rng::SplitMix64;
 use upn_sim::{NewEvent, SimHandle};
@@ -69,45 +71,80 @@ fn pull_all(driver: &Driver) -> Result<u64> {
     }
 }
 
-/// The reference table: the same columns as the core's, no index beyond the key.
+/// The reference table: the columns the core stores for an event, no index beyond the key and
+/// no foreign key.
 fn bare_table(path: &Path) -> Result<Connection> {
     let db = Connection::open(path).map_err(|e| e.to_string())?;
     db.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-         CREATE TABLE IF NOT EXISTS tracking_events (id TEXT PRIMARY KEY NOT NULL, barcode TEXT NOT NULL,
-           pallet TEXT, capture_type TEXT NOT NULL, stage TEXT NOT NULL, at INTEGER NOT NULL) STRICT;",
+         CREATE TABLE IF NOT EXISTS tracking_events (id TEXT PRIMARY KEY NOT NULL,
+           barcode TEXT NOT NULL, pallet TEXT, capture_type TEXT NOT NULL, stage TEXT NOT NULL,
+           at INTEGER NOT NULL, location TEXT, lat REAL, lon REAL, source TEXT NOT NULL,
+           inbox_id INTEGER) STRICT;",
     )
     .map_err(|e| e.to_string())?;
     Ok(db)
 }
 
-/// Inserts `events` in one transaction (ids as given, `prefix` + index).
-fn insert_raw(db: &mut Connection, events: &[NewEvent], prefix: &str) -> Result {
+/// The response bodies a core received, in arrival order (read back from its inbox after the
+/// run, so the reference parses exactly the bytes the core did).
+fn received_bodies(dir: &Path) -> Result<Vec<Vec<u8>>> {
+    let db = Connection::open(setup::database_file(dir)?).map_err(|e| e.to_string())?;
+    let mut q = db
+        .prepare("SELECT body FROM tracking_inbox ORDER BY id")
+        .map_err(|e| e.to_string())?;
+    let rows = q
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .map_err(|e| e.to_string())?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(|e| e.to_string())
+}
+
+/// The reference: what any client must do with the same bodies, and no more. Each body is
+/// parsed whole into UPN's wire type (one bad event would fail it: no per-event isolation) and
+/// its rows are inserted, in one transaction for all of them. Returns the rows inserted.
+fn insert_raw(db: &mut Connection, bodies: &[Vec<u8>]) -> Result<usize> {
     let tx = db.transaction().map_err(|e| e.to_string())?;
+    let mut rows = 0;
     {
         let mut insert = tx
-            .prepare("INSERT INTO tracking_events (id, barcode, pallet, capture_type, stage, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .prepare(
+                "INSERT INTO tracking_events (id, barcode, pallet, capture_type, stage, at,
+                   location, lat, lon, source, inbox_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'upn', ?10)",
+            )
             .map_err(|e| e.to_string())?;
-        for (i, e) in events.iter().enumerate() {
-            let at = e.at.map(|t| t.timestamp_millis()).unwrap_or(0);
-            insert
-                .execute(params![
-                    format!("{prefix}{i:07}"),
-                    e.barcode,
-                    e.pallet,
-                    e.capture_type,
-                    e.stage,
-                    at
-                ])
-                .map_err(|e| e.to_string())?;
+        for (batch, body) in bodies.iter().enumerate() {
+            let parsed: TrackingBatch =
+                serde_json::from_slice(body).map_err(|e| format!("reference parse: {e}"))?;
+            for e in &parsed.events {
+                let location = e.location.as_ref();
+                insert
+                    .execute(params![
+                        e.id,
+                        e.barcode,
+                        e.pallet,
+                        e.capture_type,
+                        e.stage,
+                        e.at.timestamp_millis(),
+                        location.and_then(|l| l.description.as_deref()),
+                        location.and_then(|l| l.lat),
+                        location.and_then(|l| l.lon),
+                        batch as i64 + 1,
+                    ])
+                    .map_err(|e| e.to_string())?;
+                rows += 1;
+            }
         }
     }
-    tx.commit().map_err(|e| e.to_string())
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(rows)
 }
 
 /// `tracking --events N --runs R`: row 4. Each run: a fresh core, the batch queued at the
-/// simulator, pulled until nothing remains (parse, inbox, apply); then the same rows inserted
-/// raw into a fresh bare table.
+/// simulator, pulled until nothing remains (HTTP, inbox commit, parse, apply); then the
+/// reference on the bodies that core received: parse and insert the same rows into a bare
+/// table in one transaction.
 pub fn apply_batch(o: &Options) -> Result {
     let count = o.number("events", 100_000)? as usize;
     let runs = o.number("runs", 3)?;
@@ -115,16 +152,25 @@ pub fn apply_batch(o: &Options) -> Result {
     let sim = setup::sim(1000, None)?;
     let batch = events(&sim, count, "row4");
     let (mut ours, mut raw) = (Vec::new(), Vec::new());
-    let mut applied = 0;
+    let (mut applied, mut reference_rows) = (0, 0);
     for run in 0..runs {
-        let driver = setup::imported(&setup::folder(work.path(), &format!("core{run}"))?, &sim)?;
+        let dir = setup::folder(work.path(), &format!("core{run}"))?;
+        let driver = setup::imported(&dir, &sim)?;
         sim.push_events(batch.clone());
         let (t, n) = timed(|| pull_all(&driver))?;
         ours.push(t);
         applied = n;
         setup::close(driver);
+        let bodies = received_bodies(&dir)?;
         let mut db = bare_table(&setup::folder(work.path(), &format!("raw{run}"))?.join("raw.db"))?;
-        raw.push(timed(|| insert_raw(&mut db, &batch, "EV"))?.0);
+        let (t, rows) = timed(|| insert_raw(&mut db, &bodies))?;
+        raw.push(t);
+        reference_rows = rows;
+    }
+    if reference_rows as u64 != applied {
+        return Err(format!(
+            "the reference inserted {reference_rows} rows, the core applied {applied}"
+        ));
     }
     report(serde_json::json!({
         "events": count, "applied": applied,
@@ -162,7 +208,8 @@ fn bulk_load(dir: &Path, sim: &SimHandle, count: usize) -> Result {
 
 /// `history --consignments N --events M --runs R`: rows 5 and 7 on one pair of data folders.
 /// Row 5: 100 new events pulled into a core holding M events, then into one holding none
-/// (interleaved). Row 7: opening the core on the full folder, then the bare file + one query.
+/// (interleaved). Row 7: opening the core on the full folder until its first stop list, then
+/// the bare file and the one query that reads the same rows (interleaved).
 pub fn pull_and_open(o: &Options) -> Result {
     let consignments = o.number("consignments", 10_000)? as usize;
     let stored = o.number("events", 1_000_000)? as usize;
@@ -189,25 +236,39 @@ pub fn pull_and_open(o: &Options) -> Result {
 
     let db_file = setup::database_file(&full_dir)?;
     let (mut open, mut bare) = (Vec::new(), Vec::new());
+    let (mut stops, mut rows) = (0, 0);
     for _ in 0..runs {
-        let (t, driver) = timed(|| setup::open(&full_dir, setup::upn_config(&sim)))?;
+        let (t, (driver, listed)) = open_and_list(&full_dir, &sim)?;
         open.push(t);
+        stops = listed;
         setup::close(driver);
-        bare.push(timed(|| bare_open(&db_file))?.0);
+        let (t, n) = timed(|| bare_open(&db_file))?;
+        bare.push(t);
+        rows = n;
     }
     report(serde_json::json!({
         "consignments": consignments, "stored_events": stored,
         "pull_full_ms": median(&with_history), "pull_empty_ms": median(&without),
         "open_ms": median(&open), "bare_open_ms": median(&bare),
+        "open_stops": stops, "bare_open_rows": rows,
     }));
     Ok(())
 }
 
-/// Opening the file as any SQLite user would, and one query that reads it.
-fn bare_open(path: &Path) -> Result<i64> {
+/// Row 7, ours: what the app waits for at start-up. `Driver::open` (folder lock, store
+/// preflight, migration check, resume of stored tracking batches, retention at open, the
+/// background tasks) and the first stop-list read, timed together. Returns the stops listed.
+fn open_and_list(dir: &Path, sim: &SimHandle) -> Result<(Duration, (Driver, usize))> {
+    let (opening, driver) = setup::open_when_free(dir, setup::upn_config(sim))?;
+    let (listing, listed) = timed(|| driver.stops().map_err(|e| format!("stops: {e}")))?;
+    Ok((opening + listing, (driver, listed.len())))
+}
+
+/// Row 7, the reference: opening the file as any SQLite user would, and the one query that
+/// reads what the first stop list shows (every consignment with its pallets).
+fn bare_open(path: &Path) -> Result<usize> {
     let db = Connection::open(path).map_err(|e| e.to_string())?;
-    db.query_row("SELECT count(*) FROM consignments", [], |r| r.get(0))
-        .map_err(|e| e.to_string())
+    bare_select(&db)
 }
 
 /// `stops --stops N --runs R --signature F`: row 6. The stop list (badges from a few signed

@@ -10,7 +10,7 @@ use crate::domain::tracking::TrackingEvent;
 use crate::media::{self, ImageInfo, MediaError, MediaLimits, Rendition};
 use crate::store::tracking::MalformedEvent;
 use crate::upn::http::{checked, parse_json, parse_retry_after, refusal_of};
-use crate::upn::wire::{ConsignmentFeed, ImageReceipt, PodReceipt, TrackingBatch};
+use crate::upn::wire::{ConsignmentFeed, ImageReceipt, PodReceipt};
 use crate::upn::{ApiKey, UpnError};
 
 /// The key the refusal target scrubs; a finding is an error that still shows it.
@@ -24,8 +24,8 @@ pub fn feed(body: &[u8]) -> Result<ConsignmentFeed, UpnError> {
 /// A tracking response as the pull processes it once it is in the inbox: the envelope must
 /// parse; then each event is parsed and checked on its own.
 pub fn tracking_batch(body: &[u8]) -> Result<(Vec<TrackingEvent>, Vec<MalformedEvent>), UpnError> {
-    let batch: TrackingBatch<serde_json::Value> = parse_json(body)?;
-    Ok(crate::sync::tracking::parse_events(0, batch.events))
+    let parsed = crate::sync::tracking::parse_batch(0, body)?;
+    Ok((parsed.events, parsed.info.malformed))
 }
 
 /// What the outbox makes of a response to a POD or image upload: the receipt a 2xx carries, or

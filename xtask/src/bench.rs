@@ -1,5 +1,7 @@
-//! `cargo xtask bench [--rounds N] [--deliveries N] [--knobs] [--skip-aarch64]`: the benchmark
-//! table of issue 11. Not part of `cargo xtask test` or CI.
+//! `cargo xtask bench [--rounds N] [--deliveries N] [--knobs] [--skip-aarch64] [--only 3,4]`:
+//! the benchmark table of issue 11. Not part of `cargo xtask test` or CI. `--only` measures just
+//! the rows listed (numbers 1-8) and leaves `docs/benchmarks.md` alone: a partial table is
+//! printed and written to `target/bench/bench.json` only.
 //!
 //! Builds `upn-bench` and `upn-ffi` in release (the shipped profile), generates the seeded
 //! inputs into `target/bench/inputs`, and runs every measured operation as a child process of
@@ -32,6 +34,14 @@ struct Options {
     deliveries: u64,
     knobs: bool,
     aarch64: bool,
+    /// Row numbers to measure; `None`: all of them.
+    only: Option<Vec<u32>>,
+}
+
+impl Options {
+    fn wants(&self, row: u32) -> bool {
+        self.only.as_ref().is_none_or(|rows| rows.contains(&row))
+    }
 }
 
 impl Options {
@@ -41,6 +51,7 @@ impl Options {
             deliveries: 200,
             knobs: false,
             aarch64: true,
+            only: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -54,11 +65,27 @@ impl Options {
                 "--deliveries" => o.deliveries = number("--deliveries")?.max(1),
                 "--knobs" => o.knobs = true,
                 "--skip-aarch64" => o.aarch64 = false,
+                "--only" => o.only = Some(row_list(it.next().map(String::as_str))?),
                 other => return Err(format!("bench: unknown option {other}")),
             }
         }
         Ok(o)
     }
+}
+
+/// `--only`'s value: a comma list of row numbers 1-8.
+fn row_list(value: Option<&str>) -> Result<Vec<u32>> {
+    let bad = || "--only needs a comma list of row numbers 1-8, e.g. --only 3,4".to_string();
+    let rows = value
+        .ok_or_else(bad)?
+        .split(',')
+        .map(|r| r.trim().parse::<u32>().ok().filter(|n| (1..=8).contains(n)))
+        .collect::<Option<Vec<u32>>>()
+        .ok_or_else(bad)?;
+    if rows.is_empty() {
+        return Err(bad());
+    }
+    Ok(rows)
 }
 
 /// One line of the table.
@@ -121,23 +148,34 @@ impl Row {
 
 pub fn bench(args: &[String]) -> Result {
     let o = Options::parse(args)?;
-    ensure_packages(PACKAGES)?;
-    run_with(
-        &cargo(),
-        &["build", "--release", "-p", "upn-bench", "-p", "upn-ffi"],
-        &[],
-    )?;
+    if o.wants(1) {
+        ensure_packages(PACKAGES)?;
+    }
+    let mut build = vec!["build", "--release", "-p", "upn-bench"];
+    if o.wants(8) {
+        build.extend(["-p", "upn-ffi"]);
+    }
+    run_with(&cargo(), &build, &[])?;
     let b = Bench::new()?;
     let mut rows = Vec::new();
-    rows.extend(b.rendition(o.rounds)?);
-    rows.extend(b.capture()?);
-    rows.extend(b.flush(o.deliveries)?);
-    rows.extend(b.store_rows(o.rounds)?);
-    let mut sizes = vec![(
-        "x86_64-unknown-linux-gnu".to_string(),
-        cdylib_size(&target_dir().join("release"), "strip")?,
-    )];
-    if o.aarch64 {
+    if o.wants(1) {
+        rows.extend(b.rendition(o.rounds)?);
+    }
+    if o.wants(2) {
+        rows.extend(b.capture()?);
+    }
+    if o.wants(3) {
+        rows.extend(b.flush(o.deliveries)?);
+    }
+    rows.extend(b.store_rows(o.rounds, &o)?);
+    let mut sizes = Vec::new();
+    if o.wants(8) {
+        sizes.push((
+            "x86_64-unknown-linux-gnu".to_string(),
+            cdylib_size(&target_dir().join("release"), "strip")?,
+        ));
+    }
+    if o.wants(8) && o.aarch64 {
         sizes.push((AARCH64.to_string(), aarch64_size(&[], &target_dir())?));
     }
     for (target, bytes) in &sizes {
@@ -152,7 +190,7 @@ pub fn bench(args: &[String]) -> Result {
     let knobs = if o.knobs { knob_sizes()? } else { Vec::new() };
     let table = render(&rows, &knobs);
     println!("\n{table}");
-    write_outputs(&rows, &knobs, &table)
+    write_outputs(&rows, &knobs, &table, o.only.is_none())
 }
 
 struct Bench {
@@ -439,63 +477,76 @@ impl Bench {
         ])
     }
 
-    fn store_rows(&self, rounds: usize) -> Result<Vec<Row>> {
-        eprintln!("row 4: 100,000-event batch");
-        let runs = rounds.min(3).to_string();
-        let t = child(
-            &self.exe,
-            &["tracking", "--events", "100000", "--runs", &runs],
-            &[],
-        )?;
-        eprintln!("rows 5 and 7: 10,000 consignments, 1,000,000 events");
-        let h = child(&self.exe, &["history", "--runs", &rounds.to_string()], &[])?;
-        eprintln!("row 6: stop list of 500");
-        let s = child(
-            &self.exe,
-            &[
-                "stops",
-                "--signature",
-                &path_str(&self.signature),
-                "--runs",
-                "21",
-            ],
-            &[],
-        )?;
+    /// Rows 4-7, each child run only when one of its rows is wanted.
+    fn store_rows(&self, rounds: usize, o: &Options) -> Result<Vec<Row>> {
         let f = |line: &str, k: &str| field(line, k).unwrap_or(f64::NAN);
-        Ok(vec![
-            Row::ratio(
+        let mut rows = Vec::new();
+        if o.wants(4) {
+            eprintln!("row 4: 100,000-event batch");
+            let runs = rounds.min(3).to_string();
+            let t = child(
+                &self.exe,
+                &["tracking", "--events", "100000", "--runs", &runs],
+                &[],
+            )?;
+            rows.push(Row::ratio(
                 "4",
-                "apply a 100,000-event batch (pull, inbox, apply) vs raw INSERT",
+                "apply a 100,000-event batch (pull, inbox, parse, apply) vs parse + INSERT of the same rows",
                 f(&t, "ours_ms"),
                 f(&t, "raw_ms"),
                 "ms",
                 2.0,
-            ),
-            Row::ratio(
+            ));
+        }
+        let history = if o.wants(5) || o.wants(7) {
+            eprintln!("rows 5 and 7: 10,000 consignments, 1,000,000 events");
+            child(&self.exe, &["history", "--runs", &rounds.to_string()], &[])?
+        } else {
+            String::new()
+        };
+        if o.wants(5) {
+            rows.push(Row::ratio(
                 "5",
                 "pull 100 events with 1,000,000 stored vs empty history",
-                f(&h, "pull_full_ms"),
-                f(&h, "pull_empty_ms"),
+                f(&history, "pull_full_ms"),
+                f(&history, "pull_empty_ms"),
                 "ms",
                 1.2,
-            ),
-            Row::ratio(
+            ));
+        }
+        if o.wants(6) {
+            eprintln!("row 6: stop list of 500");
+            let s = child(
+                &self.exe,
+                &[
+                    "stops",
+                    "--signature",
+                    &path_str(&self.signature),
+                    "--runs",
+                    "21",
+                ],
+                &[],
+            )?;
+            rows.push(Row::ratio(
                 "6",
                 "stop list of 500 (badges, last stage) vs bare SELECT",
                 f(&s, "ours_ms"),
                 f(&s, "bare_ms"),
                 "ms",
                 3.0,
-            ),
-            Row::ratio(
+            ));
+        }
+        if o.wants(7) {
+            rows.push(Row::ratio(
                 "7",
-                "open the core (10,000 consignments, 1,000,000 events) vs bare open + 1 query",
-                f(&h, "open_ms"),
-                f(&h, "bare_open_ms"),
+                "open the core + first stop list (10,000 consignments, 1,000,000 events) vs bare open + the one SELECT of those rows",
+                f(&history, "open_ms"),
+                f(&history, "bare_open_ms"),
                 "ms",
                 2.0,
-            ),
-        ])
+            ));
+        }
+        Ok(rows)
     }
 }
 
@@ -710,7 +761,8 @@ fn json_number(x: Option<f64>) -> String {
         .unwrap_or_else(|| "null".into())
 }
 
-fn write_outputs(rows: &[Row], knobs: &[(String, u64)], table: &str) -> Result {
+/// Writes the JSON, and `docs/benchmarks.md` when the table is complete (`full`).
+fn write_outputs(rows: &[Row], knobs: &[(String, u64)], table: &str, full: bool) -> Result {
     let machine = machine();
     let mut json = String::from("{\n  \"machine\": {");
     let fields: Vec<String> = machine
@@ -741,6 +793,13 @@ fn write_outputs(rows: &[Row], knobs: &[(String, u64)], table: &str) -> Result {
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("bench.json"), json).map_err(|e| e.to_string())?;
+    if !full {
+        eprintln!(
+            "wrote {} (a partial table: docs/benchmarks.md left as it was)",
+            dir.join("bench.json").display()
+        );
+        return Ok(());
+    }
 
     let mut md = String::from(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (see `xtask/src/bench.rs` and `bench/`): the latest run's \
@@ -803,4 +862,25 @@ fn machine() -> Vec<(String, String)> {
                 .join(" "),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_list;
+
+    #[test]
+    fn only_takes_a_comma_list_of_row_numbers() {
+        assert_eq!(row_list(Some("3,4")).unwrap(), vec![3, 4]);
+        assert_eq!(row_list(Some(" 7 ")).unwrap(), vec![7]);
+        for bad in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("9"),
+            Some("3,x"),
+            Some("3,,4"),
+        ] {
+            assert!(row_list(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -505,7 +505,8 @@ fn insert_events<'a>(
     out: &mut AppliedBatch,
 ) -> Result<BTreeMap<&'a str, Candidates<'a>>> {
     let mut marks: BTreeMap<&str, Candidates<'_>> = BTreeMap::new();
-    let mut insert = tx.prepare(INSERT_EVENT)?;
+    // Cached: prepared once per connection, not once per batch.
+    let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     for e in events {
         if !insert_event(&mut insert, e, Some(inbox_id))? {
             out.duplicates += 1;

@@ -471,8 +471,8 @@ fn process(
     clock: &dyn Clock,
     report: &mut TrackingReport,
 ) -> Result<Outcome> {
-    let batch: TrackingBatch<serde_json::Value> = match parse_json(body) {
-        Ok(batch) => batch,
+    let parsed = match parse_batch(inbox_id, body) {
+        Ok(parsed) => parsed,
         Err(e) => {
             let reason = match e {
                 UpnError::BadResponse { reason } => reason,
@@ -484,37 +484,97 @@ fn process(
             return Ok(Outcome::Failed);
         }
     };
-    let total = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
-    let (events, malformed) = parse_events(inbox_id, batch.events);
-    if !malformed.is_empty() {
+    if !parsed.info.malformed.is_empty() {
         tracing::warn!(
             inbox_id,
-            malformed = malformed.len(),
+            malformed = parsed.info.malformed.len(),
             "tracking events kept aside as malformed"
         );
     }
-    let info = BatchInfo {
-        batch_id: batch.batch_id,
-        remaining: batch.remaining,
-        malformed,
-    };
-    let applied = lock(store)?.apply_tracking_batch(inbox_id, &info, &events, clock.now())?;
+    let applied =
+        lock(store)?.apply_tracking_batch(inbox_id, &parsed.info, &parsed.events, clock.now())?;
     report.add(applied);
     Ok(Outcome::Applied {
-        remaining: info.remaining,
-        events: total,
+        remaining: parsed.info.remaining,
+        events: parsed.total,
     })
 }
 
+/// A stored response, read: what the inbox records, the good events, and how many it held.
+pub(crate) struct ParsedBatch {
+    pub info: BatchInfo,
+    pub events: Vec<TrackingEvent>,
+    /// Every element of `events` in the body, malformed ones included.
+    pub total: u32,
+}
+
+/// Reads a response body: the envelope must parse (else the whole batch is refused, as
+/// [`parse_json`] words it); each event is then parsed from its own slice of the body, so one
+/// bad event is kept aside without taking its batch down, and no value tree is built.
+pub(crate) fn parse_batch(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, UpnError> {
+    check_depth(body)?;
+    let batch: TrackingBatch<&serde_json::value::RawValue> = parse_json(body)?;
+    let total = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
+    let (events, malformed) = parse_events(inbox_id, &batch.events);
+    Ok(ParsedBatch {
+        info: BatchInfo {
+            batch_id: batch.batch_id,
+            remaining: batch.remaining,
+            malformed,
+        },
+        events,
+        total,
+    })
+}
+
+/// serde_json's recursion limit: its parsers refuse a document nested this deep.
+const MAX_DEPTH: usize = 128;
+
+/// Refuses a body nested [`MAX_DEPTH`] levels deep as a whole, as a parse into a value tree
+/// does: splitting the events into raw slices skips over values without a depth limit, and a
+/// body that deep is not a tracking response.
+fn check_depth(body: &[u8]) -> Result<(), UpnError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in body.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth >= MAX_DEPTH {
+                    return Err(UpnError::BadResponse {
+                        reason: format!(
+                            "malformed JSON ({} bytes): nested {MAX_DEPTH} levels deep at byte {i}",
+                            body.len()
+                        ),
+                    });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Each element on its own: the wire type, then the domain's checks.
-pub(crate) fn parse_events(
+fn parse_events(
     inbox_id: i64,
-    values: Vec<serde_json::Value>,
+    raws: &[&serde_json::value::RawValue],
 ) -> (Vec<TrackingEvent>, Vec<MalformedEvent>) {
-    let mut events = Vec::with_capacity(values.len());
+    let mut events = Vec::with_capacity(raws.len());
     let mut malformed = Vec::new();
-    for (position, value) in values.into_iter().enumerate() {
-        let parsed = serde_json::from_value::<WireTrackingEvent>(value)
+    for (position, raw) in raws.iter().enumerate() {
+        let parsed = serde_json::from_str::<WireTrackingEvent>(raw.get())
             .map_err(|e| describe(&e))
             .map(event)
             .and_then(|e| event_problem(&e).map_or(Ok(e), Err));
@@ -538,6 +598,10 @@ const MAX_REASON_CHARS: usize = 200;
 /// names serde quotes from our own types (`missing field `at``) stay.
 fn describe(e: &serde_json::Error) -> String {
     let text = e.to_string();
+    // The position is within the event's own slice: it says nothing the position in the
+    // batch does not, and is left out.
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    let text = text.strip_suffix(&at).unwrap_or(&text);
     let names_field = ["missing field", "unknown field", "duplicate field"]
         .iter()
         .any(|p| text.starts_with(p));
@@ -923,6 +987,33 @@ mod tests {
         assert!(kept[5].reason.contains("at "), "{}", kept[5].reason);
         assert_eq!(s.tracking_sync_state().unwrap().malformed_events, 7);
         assert!(s.failed_tracking_batches().unwrap().is_empty());
+    }
+
+    #[test]
+    fn tracking_event_reasons_name_no_position_and_a_body_nested_too_deep_fails_whole() {
+        // Each event is parsed from its own slice of the body: a position inside that slice
+        // would read as if it were the body's, so reasons carry none.
+        let body = raw_body(&[good("E1"), with("E2", "stage", serde_json::json!(42))]);
+        let parsed = parse_batch(7, &body).unwrap();
+        assert_eq!((parsed.events.len(), parsed.total), (1, 2));
+        let reason = &parsed.info.malformed[0].reason;
+        assert!(reason.starts_with("invalid type"), "{reason}");
+        assert!(!reason.contains("line"), "{reason}");
+        // Nested as deep as a value tree refuses: the whole batch, before any event is read.
+        let deep = format!(
+            r#"{{"server_time":"2026-11-26T10:00:00Z","events":[{}{}]}}"#,
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        let Err(UpnError::BadResponse { reason }) = parse_batch(7, deep.as_bytes()) else {
+            panic!("a body nested {MAX_DEPTH} deep was read");
+        };
+        assert!(reason.starts_with("malformed JSON"), "{reason}");
+        // Brackets inside strings are not nesting.
+        let mut quoted = good("E3");
+        quoted["stage"] = serde_json::json!("[".repeat(MAX_DEPTH * 2));
+        let body = raw_body(&[quoted]);
+        assert!(parse_batch(7, &body).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::digest::sha256_hex;
 
@@ -129,7 +130,8 @@ impl HttpUpn {
 }
 
 /// Parses a JSON body, naming what was wrong without echoing the body (it may hold personal data).
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, UpnError> {
+/// `T` may borrow from `body` (the tracking pull splits its events as raw slices).
+pub fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, UpnError> {
     serde_json::from_slice(body).map_err(|e| UpnError::BadResponse {
         reason: format!(
             "malformed JSON ({} bytes): {} at line {} column {}",

@@ -451,8 +451,9 @@ pub struct WireCancellation {
 // Consuming: every event is handed out in exactly one batch, and never again.
 // ---------------------------------------------------------------------------------------------
 
-/// `E` is the event type: the core reads `TrackingBatch<serde_json::Value>` first and each event
-/// on its own, so one malformed event does not take its batch down.
+/// `E` is the event type: the core reads `TrackingBatch<&RawValue>` first (each event a slice
+/// of the body) and then each event on its own, so one malformed event does not take its batch
+/// down.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrackingBatch<E = WireTrackingEvent> {
     pub server_time: DateTime<Utc>,
