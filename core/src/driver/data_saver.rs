@@ -4,8 +4,6 @@
 //! outbox item the app reads carries a held photo's reason (`held_until_unmetered`,
 //! `held_by_budget`): not an error, it is still queued.
 
-use std::sync::atomic::Ordering;
-
 use super::{Driver, Shared};
 use crate::domain::data_saver::{DataSaver, MeteredUsage, NetworkStatus};
 use crate::domain::outbox::{ItemState, OutboxItem};
@@ -29,7 +27,7 @@ pub struct DataSaverStatus {
 
 impl Shared {
     pub fn is_metered(&self) -> bool {
-        self.metered.load(Ordering::SeqCst)
+        self.saver.metered()
     }
 
     /// `captures` as the app sees them: a queued photo the data saver holds now carries the
@@ -67,6 +65,7 @@ impl Shared {
     /// hear each queued photo as it now stands, and the outbox wakes at once (a photo let go
     /// is sent without a further call).
     fn data_saver_changed(&self) {
+        self.saver.changed();
         if !self.listeners.is_empty() {
             if let Ok(store) = self.store() {
                 let items = store
@@ -94,7 +93,7 @@ impl Driver {
 
     /// The network's metered flag alone (`set_online` keeps it): a change wakes the outbox.
     pub fn set_metered(&self, metered: bool) {
-        if self.shared.metered.swap(metered, Ordering::SeqCst) != metered {
+        if self.shared.saver.set_metered(metered) {
             self.shared.data_saver_changed();
         }
     }

@@ -174,8 +174,9 @@ pub(crate) struct Shared {
     pub config: DriverConfig,
     /// What the app last said about connectivity. Background work runs only while `true`.
     pub online: watch::Sender<bool>,
-    /// Whether the app reports the network metered (`set_network`; unmetered at open).
-    pub metered: std::sync::atomic::AtomicBool,
+    /// Whether the app reports the network metered (`set_network`; unmetered at open), and
+    /// changes to it or to the data-saver policy (a flush pass then decides again).
+    pub saver: crate::sync::outbox::SaverInputs,
     /// Wakes the background loops at once (going online, new captures, `sync_now`).
     pub wake: Notify,
     /// Single-flight guards: never two imports or two tracking pulls at once.
@@ -364,7 +365,7 @@ impl Driver {
             clock,
             config,
             online: watch::Sender::new(false),
-            metered: Default::default(),
+            saver: Default::default(),
             wake: Notify::new(),
             import_gate: tokio::sync::Mutex::new(()),
             tracking_gate: tokio::sync::Mutex::new(()),

@@ -136,7 +136,7 @@ impl Shared {
             media: self.config.media,
             observer: Arc::new(Notifier(self.clone())),
             renders: &self.renders,
-            metered: &self.metered,
+            saver: &self.saver,
         };
         match deadline {
             // A hard stop: cancelling at any await leaves rows `sending`, requeued next pass.

@@ -17,7 +17,7 @@
 //!
 //! The caller holds the outbox gate: one flush at a time.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -93,8 +93,40 @@ pub struct Flush<'a, A: UpnApi> {
     pub observer: Arc<dyn FlushObserver>,
     /// Shared with the background renderer: one maker of a capture's rendition at a time.
     pub renders: &'a RenderClaims,
-    /// Whether the app reports a metered network now (the data saver decides on it).
-    pub metered: &'a AtomicBool,
+    /// What the data saver decides on that is not in the store: the network.
+    pub saver: &'a SaverInputs,
+}
+
+/// The data saver's inputs outside the store: whether the app reports a metered network, and
+/// a count of changes to it or to the policy, so a pass notices that its due list is stale.
+#[derive(Debug, Default)]
+pub struct SaverInputs {
+    metered: AtomicBool,
+    changes: AtomicU64,
+}
+
+impl SaverInputs {
+    pub fn metered(&self) -> bool {
+        self.metered.load(Ordering::SeqCst)
+    }
+
+    /// Records the network's metered flag; true when it changed.
+    pub fn set_metered(&self, metered: bool) -> bool {
+        let changed = self.metered.swap(metered, Ordering::SeqCst) != metered;
+        if changed {
+            self.changed();
+        }
+        changed
+    }
+
+    /// The policy (or the network) changed: passes listed before decide again.
+    pub fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn version(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
 }
 
 /// How one claimed item's attempt ended, already recorded in the store.
@@ -175,11 +207,13 @@ struct Prepared {
     upload: Result<Vec<u8>>,
 }
 
-/// What one pass was listed under: its deadline and the network the data saver decided on.
+/// What one pass was listed under: its deadline and what the data saver decided on.
 #[derive(Debug, Clone, Copy)]
 struct Pass {
     deadline: Option<tokio::time::Instant>,
     metered: bool,
+    /// [`SaverInputs`]' change count when the list was made.
+    version: u64,
 }
 
 /// A photo whose rendition, made after the due list was read, is larger than the size the
@@ -204,7 +238,9 @@ impl<A: UpnApi> Flush<'_, A> {
         lock(self.store)?.requeue_in_flight(self.clock.now())?;
         loop {
             // The data saver's photos are left out here: never claimed, no attempt counted.
-            let metered = self.is_metered();
+            // (The version is read first: a change after it makes the pass decide again.)
+            let version = self.saver.version();
+            let metered = self.saver.metered();
             let due = lock(self.store)?.due_captures(self.clock.now(), metered)?;
             if due.is_empty() {
                 return Ok(report);
@@ -213,7 +249,11 @@ impl<A: UpnApi> Flush<'_, A> {
                 report.ended = FlushEnd::Deadline;
                 return Ok(report);
             }
-            let pass = Pass { deadline, metered };
+            let pass = Pass {
+                deadline,
+                metered,
+                version,
+            };
             if self.pass(due, pass, &mut report).await? {
                 return Ok(report);
             }
@@ -300,9 +340,10 @@ impl<A: UpnApi> Flush<'_, A> {
             if images_paused && queued.kind.is_photo() {
                 continue;
             }
-            if queued.kind.is_photo() && self.is_metered() != pass.metered {
-                // The network changed since the due list was made: the data saver decides
-                // again over a new list (`run` loops), so no photo goes on the wrong terms.
+            if queued.kind.is_photo() && self.saver.version() != pass.version {
+                // The network or the policy changed since the due list was made: the data
+                // saver decides again over a new list (`run` loops), so no photo goes on the
+                // wrong terms.
                 return Ok(None);
             }
             failpoint::hit("outbox.before_claim");
@@ -321,10 +362,6 @@ impl<A: UpnApi> Flush<'_, A> {
             return Ok(Some(Prepared { capture, upload }));
         }
         Ok(None)
-    }
-
-    fn is_metered(&self) -> bool {
-        self.metered.load(Ordering::SeqCst)
     }
 
     /// A claimed item whose request never left: queued again, its claim uncounted.
@@ -358,7 +395,7 @@ impl<A: UpnApi> Flush<'_, A> {
     /// Sends one claimed, prepared capture. The outer `Result` is a local failure (storage);
     /// the inner outcome with UPN is already recorded.
     async fn deliver(&self, capture: &Capture, upload: Vec<u8>) -> Result<Attempt> {
-        let (metered_before, bytes) = (self.is_metered(), upload.len() as u64);
+        let (metered_before, bytes) = (self.saver.metered(), upload.len() as u64);
         let result = match capture.kind {
             CaptureKind::Pod => {
                 let pod = self.pod_body(capture, &upload)?;
@@ -371,7 +408,7 @@ impl<A: UpnApi> Flush<'_, A> {
         match result {
             Ok(reference) => {
                 // Over a metered network if it was one when the request left or answered.
-                let metered = metered_before || self.is_metered();
+                let metered = metered_before || self.saver.metered();
                 self.record_sent(capture, &reference, metered.then_some(bytes))
             }
             Err(failure) => {
