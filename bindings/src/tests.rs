@@ -572,13 +572,18 @@ fn the_data_saver_through_the_ffi_holds_photos_on_metered_and_refuses_a_bad_budg
     ))
     .unwrap();
     let drain = block_on(core.drain(60_000)).unwrap();
-    assert_eq!((drain.flush.sent, drain.pending, drain.held_by_data_saver), (1, 1, 1));
+    assert_eq!(
+        (drain.flush.sent, drain.pending, drain.held_by_data_saver),
+        (1, 1, 1)
+    );
     let held = core.outbox().unwrap();
     assert_eq!(held[0].reason, Some(OutboxReason::HeldUntilUnmetered));
     let status = core.data_saver_status().unwrap();
     assert_eq!((status.metered, status.held), (true, 1));
     core.set_network(true, false);
-    wait_until("the held photo is sent", || sim.received().images.len() == 1);
+    wait_until("the held photo is sent", || {
+        sim.received().images.len() == 1
+    });
     block_on(core.shutdown(2_000));
     core.set_network(true, true); // ignored after shutdown, no panic
     assert_eq!(core.data_saver(), Err(CoreError::ShutDown));

@@ -231,7 +231,10 @@ pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
         for i in items {
             let next = match (&i.last_error, i.next_attempt_at) {
                 _ if i.reason.is_some_and(|r| r.is_data_saver()) => {
-                    format!("held by the data saver ({})", i.reason.map_or("", |r| r.code()))
+                    format!(
+                        "held by the data saver ({})",
+                        i.reason.map_or("", |r| r.code())
+                    )
                 }
                 (Some(e), Some(at)) => format!("{} ({e})", at.format("%H:%M:%S")),
                 (Some(e), None) => e.clone(),

@@ -27,22 +27,39 @@ fn the_setting_is_shown_set_kept_and_refused_out_of_range() {
     assert_eq!(shown["metered_photo_bytes_today"], 0);
     assert_eq!(shown["held"], 0);
 
-    let set = json(&run(&sim, dir.path(), &["data-saver", "budget", "50", "--json"]));
+    let set = json(&run(
+        &sim,
+        dir.path(),
+        &["data-saver", "budget", "50", "--json"],
+    ));
     assert_eq!(set["policy"], "metered_photo_budget");
     assert_eq!(set["bytes_per_day"], 50_000_000u64);
 
-    for bad in [&["budget", "0"][..], &["budget", "10001"], &["budget"], &["off", "5"]] {
+    for bad in [
+        &["budget", "0"][..],
+        &["budget", "10001"],
+        &["budget"],
+        &["off", "5"],
+    ] {
         let out = run(&sim, dir.path(), &[&["data-saver"], bad].concat());
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
     }
     let out = run(&sim, dir.path(), &["data-saver", "budget", "0"]);
-    assert!(text(&out.stderr).contains("bytes_per_day"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bytes_per_day"),
+        "{}",
+        text(&out.stderr)
+    );
     let kept = json(&run(&sim, dir.path(), &["data-saver", "--json"]));
     assert_eq!(kept["bytes_per_day"], 50_000_000u64, "unchanged and kept");
 
     let out = run(&sim, dir.path(), &["data-saver", "wifi-only"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("wifi-only"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("wifi-only"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -55,7 +72,12 @@ fn a_metered_sync_sends_the_pod_and_holds_the_photo_until_an_unmetered_one() {
     let png = files.path().join("s.png");
     let ok = |args: &[&str]| {
         let out = run(&sim, dir.path(), args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         out
     };
     for (sample, file) in [("sample-photo", &photo), ("sample-signature", &png)] {
@@ -69,7 +91,14 @@ fn a_metered_sync_sends_the_pod_and_holds_the_photo_until_an_unmetered_one() {
     let out = run(&sim, dir.path(), &["sync"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     ok(&["photo", &barcode, &photo.to_string_lossy()]);
-    ok(&["sign", &barcode, "--image", &png.to_string_lossy(), "--name", "Jo Patel"]);
+    ok(&[
+        "sign",
+        &barcode,
+        "--image",
+        &png.to_string_lossy(),
+        "--name",
+        "Jo Patel",
+    ]);
 
     let out = run(&sim, dir.path(), &["sync", "--metered"]);
     assert_eq!(out.status.code(), Some(3), "pending: {}", text(&out.stderr));

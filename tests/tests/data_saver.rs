@@ -122,10 +122,7 @@ fn on_metered_with_wifi_only_the_pod_goes_the_photos_wait_then_go_on_wifi_by_the
     wait_for_images(&sim, 2);
     let received = sim.received();
     assert!(received.images.iter().all(|i| i.attempts == 1));
-    assert!(received
-        .images
-        .iter()
-        .all(|i| i.seq > received.pods[0].seq));
+    assert!(received.images.iter().all(|i| i.seq > received.pods[0].seq));
 }
 
 /// The budget lets photos through while today's acknowledged metered bytes plus the next stay
@@ -183,7 +180,10 @@ fn a_metered_budget_counts_acknowledged_bytes_and_resets_on_the_next_utc_day() {
     drain_past_backoffs(&t, &clock);
     let images = sim.received().images;
     let today: u64 = images.iter().skip(sent as usize).map(|i| i.bytes).sum();
-    assert!(images.len() > sent as usize, "more photos go on the new day");
+    assert!(
+        images.len() > sent as usize,
+        "more photos go on the new day"
+    );
     let status = t.driver.data_saver_status().expect("status");
     assert_eq!(status.metered_photo_bytes_today, today);
     assert!(today <= BUDGET);
@@ -207,7 +207,9 @@ fn drain_past_backoffs(t: &TestDriver, clock: &ManualClock) -> u32 {
     for _ in 0..20 {
         t.driver.drain(Duration::from_secs(120)).expect("drain");
         match t.driver.next_outbox_wake().expect("wake") {
-            Some(at) if at < midnight => clock.advance((at - clock.now()).max(chrono::Duration::zero())),
+            Some(at) if at < midnight => {
+                clock.advance((at - clock.now()).max(chrono::Duration::zero()))
+            }
             _ => break,
         }
     }

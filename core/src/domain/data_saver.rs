@@ -239,7 +239,10 @@ mod tests {
                                 })
                             }
                         };
-                        assert_eq!(got, expected, "{policy:?} metered={metered} {kind:?} spent={spent} bytes={bytes}");
+                        assert_eq!(
+                            got, expected,
+                            "{policy:?} metered={metered} {kind:?} spent={spent} bytes={bytes}"
+                        );
                     }
                 }
             }
@@ -289,7 +292,10 @@ mod tests {
         assert_eq!(MeteredUsage::today(Some(usage), last), 1_000);
         assert_eq!(Hold::Unmetered.ends_at(), None);
         assert_eq!(next_utc_day(last), midnight());
-        assert_eq!(next_utc_day(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            next_utc_day(DateTime::<Utc>::MAX_UTC),
+            DateTime::<Utc>::MAX_UTC
+        );
     }
 
     #[test]
@@ -302,7 +308,13 @@ mod tests {
             let p = DataSaver::MeteredPhotoBudget { bytes_per_day: bad };
             let e = p.validate().unwrap_err();
             assert!(
-                matches!(e, Error::InvalidInput { field: "data_saver.bytes_per_day", .. }),
+                matches!(
+                    e,
+                    Error::InvalidInput {
+                        field: "data_saver.bytes_per_day",
+                        ..
+                    }
+                ),
                 "{e}"
             );
         }

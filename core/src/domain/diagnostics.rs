@@ -694,10 +694,7 @@ fn held_finding(b: &mut Builder, c: &ConsignmentFacts, item: &OutboxItem) {
     );
     b.finding(
         CheckStatus::Warning,
-        format!(
-            "photos of {} are held by the data saver: {why}",
-            c.barcode
-        ),
+        format!("photos of {} are held by the data saver: {why}", c.barcode),
         action,
     );
 }

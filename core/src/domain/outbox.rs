@@ -1059,7 +1059,11 @@ mod tests {
             now: now(),
         };
         let wifi_only = saver(DataSaver::PhotosOnUnmetered, true, 0);
-        assert_eq!(due_now(&items, &none, &wifi_only, now()), vec![1], "the POD goes");
+        assert_eq!(
+            due_now(&items, &none, &wifi_only, now()),
+            vec![1],
+            "the POD goes"
+        );
         let unmetered = saver(DataSaver::PhotosOnUnmetered, false, 0);
         assert_eq!(due_now(&items, &none, &unmetered, now()), vec![1, 0, 2]);
         let budget = DataSaver::MeteredPhotoBudget {

@@ -439,8 +439,7 @@ impl Driver {
     /// carries the hold as its reason).
     pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
         let store = self.shared.store()?;
-        self.shared
-            .outbox_items(&store, &store.pending_captures()?)
+        self.shared.outbox_items(&store, &store.pending_captures()?)
     }
 
     pub fn outbox_stats(&self) -> Result<OutboxStats> {

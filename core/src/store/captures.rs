@@ -14,8 +14,7 @@ use crate::domain::capture::{CheckedFix, GpsFix};
 use crate::domain::data_saver::{DataSaver, Hold, MeteredUsage, Saver};
 use crate::domain::outbox::{
     due_now, initial_state, next_wake, sending_order, transition, CaptureKind, Event, ItemState,
-    ItemStatus, OutboxReason, Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule,
-    Transition,
+    ItemStatus, OutboxReason, Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule, Transition,
 };
 use crate::domain::pod_hash::{CoveredPhoto, PodContent};
 use crate::error::{Error, Result};
@@ -113,7 +112,9 @@ impl Capture {
     /// Bytes to upload: the rendition once made, the original before (what a data-saver
     /// budget counts until the rendition exists).
     pub fn bytes_to_send(&self) -> u64 {
-        self.upload.as_ref().map_or(self.original.bytes, |u| u.bytes)
+        self.upload
+            .as_ref()
+            .map_or(self.original.bytes, |u| u.bytes)
     }
 
     fn queued_item(&self) -> QueuedItem<'_> {
