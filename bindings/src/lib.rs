@@ -16,6 +16,7 @@
 //! not, and its result is dropped.
 
 mod config;
+mod data_saver;
 mod documents;
 mod error;
 mod invoice;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use upn_core::Driver;
 
 pub use config::{ApiKey, CoreConfig};
+pub use data_saver::{DataSaver, DataSaverStatusRecord};
 pub use documents::CaptureImageRecord;
 pub use error::CoreError;
 pub use invoice::{

@@ -53,6 +53,10 @@ pub enum OutboxReason {
     /// UPN's receipt does not match what was sent.
     ReceiptMismatch,
     DiskFull,
+    /// Not an error: the data saver holds the photo until the network is unmetered (Wi-Fi).
+    HeldUntilUnmetered,
+    /// Not an error: today's metered photo budget is spent; it goes on Wi-Fi or the next day.
+    HeldByBudget,
     Other,
 }
 
@@ -74,6 +78,8 @@ impl From<Core> for OutboxReason {
             Core::RenditionFailed => OutboxReason::RenditionFailed,
             Core::ReceiptMismatch => OutboxReason::ReceiptMismatch,
             Core::DiskFull => OutboxReason::DiskFull,
+            Core::HeldUntilUnmetered => OutboxReason::HeldUntilUnmetered,
+            Core::HeldByBudget => OutboxReason::HeldByBudget,
             Core::Other => OutboxReason::Other,
         }
     }

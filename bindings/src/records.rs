@@ -572,9 +572,12 @@ impl From<FlushReport> for FlushSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct DrainSummary {
     pub flush: FlushSummary,
-    /// Items still waiting to reach UPN (including those needing attention). A background task
-    /// can report success when this is 0.
+    /// Items still waiting to reach UPN (including those needing attention, and the photos
+    /// the data saver holds). A background task can report success when this is 0.
     pub pending: u32,
+    /// Of `pending`, photos the data saver holds (not failed: they go on Wi-Fi, or when the
+    /// budget allows).
+    pub held_by_data_saver: u32,
 }
 
 impl From<DrainReport> for DrainSummary {
@@ -582,6 +585,7 @@ impl From<DrainReport> for DrainSummary {
         Self {
             flush: r.flush.into(),
             pending: r.pending,
+            held_by_data_saver: r.held_by_data_saver,
         }
     }
 }
@@ -627,6 +631,8 @@ pub struct SyncSummary {
     pub flush_error: Option<String>,
     /// Items still waiting to reach UPN after the flush (including those needing attention).
     pub pending: u32,
+    /// Of `pending`, photos the data saver holds (not failed).
+    pub held_by_data_saver: u32,
     /// `None` when the pull failed: see `tracking_error` and `tracking_health()`.
     pub tracking: Option<TrackingSummary>,
     /// Why the tracking pull failed (e.g. UPN has not enabled the tracking action).
@@ -651,6 +657,7 @@ impl From<SyncReport> for SyncSummary {
             import,
             import_error,
             pending: outbox.as_ref().map_or(0, |d| d.pending),
+            held_by_data_saver: outbox.as_ref().map_or(0, |d| d.held_by_data_saver),
             flush: outbox.map_or(failed, |d| d.flush.into()),
             flush_error,
             tracking,

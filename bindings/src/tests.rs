@@ -523,3 +523,55 @@ fn dropping_the_drain_future_cancels_the_drain_and_frees_the_core() {
     assert_eq!(summary.flush.ended, FlushEnd::Cancelled);
     assert_eq!(summary.pending, 1);
 }
+
+#[test]
+fn the_data_saver_through_the_ffi_holds_photos_on_metered_and_refuses_a_bad_budget() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let core = DriverCore::open(dir.path().to_string_lossy().into(), config(&sim)).unwrap();
+    block_on(core.import_now()).unwrap();
+    let barcode = core.stops().unwrap()[0].barcode.clone();
+    assert_eq!(core.data_saver(), Ok(DataSaver::Off));
+    core.set_data_saver(DataSaver::PhotosOnUnmetered).unwrap();
+    let bad = core.set_data_saver(DataSaver::MeteredPhotoBudget { bytes_per_day: 1 });
+    assert!(
+        matches!(&bad, Err(CoreError::InvalidInput { field, .. }) if field == "data_saver.bytes_per_day"),
+        "{bad:?}"
+    );
+    assert_eq!(core.data_saver(), Ok(DataSaver::PhotosOnUnmetered));
+    core.set_network(false, true);
+    block_on(core.add_photo(
+        barcode.clone(),
+        samples::photo_jpeg(8, 640, 480),
+        PhotoKind::Goods,
+        now_ms(),
+        None,
+        None,
+    ))
+    .unwrap();
+    block_on(core.sign(
+        barcode,
+        samples::signature_png(8),
+        "Jo Patel".into(),
+        now_ms(),
+        None,
+        None,
+    ))
+    .unwrap();
+    let drain = block_on(core.drain(60_000)).unwrap();
+    assert_eq!(
+        (drain.flush.sent, drain.pending, drain.held_by_data_saver),
+        (1, 1, 1)
+    );
+    let held = core.outbox().unwrap();
+    assert_eq!(held[0].reason, Some(OutboxReason::HeldUntilUnmetered));
+    let status = core.data_saver_status().unwrap();
+    assert_eq!((status.metered, status.held), (true, 1));
+    core.set_network(true, false);
+    wait_until("the held photo is sent", || {
+        sim.received().images.len() == 1
+    });
+    block_on(core.shutdown(2_000));
+    core.set_network(true, true); // ignored after shutdown, no panic
+    assert_eq!(core.data_saver(), Err(CoreError::ShutDown));
+}

@@ -60,6 +60,10 @@ pub enum Command {
     Receipt(ReceiptArgs),
     /// Recompute a POD's tamper-evident hash from the stored files (exit 1 if it does not verify).
     Verify(VerifyArgs),
+    /// Show the data saver (no argument), or set it: `off`, `wifi-only` (photos only on an
+    /// unmetered network), or `budget <MB>` (photos on a metered network up to MB a day, UTC;
+    /// 1..=10000). Signatures always go. Kept in the data folder.
+    DataSaver(DataSaverArgs),
     /// Write a sample delivery photo (JPEG, like a phone camera's) to try `photo` with.
     SamplePhoto(SampleArgs),
     /// Write a sample signature (PNG, like a signature pad's) to try `sign` with.
@@ -153,6 +157,34 @@ pub struct SyncArgs {
     /// Do not contact UPN: only report what is waiting.
     #[arg(long)]
     pub offline: bool,
+    /// The network is metered (mobile data): photos obey the data saver (see `data-saver`).
+    #[arg(long)]
+    pub metered: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DataSaverArgs {
+    #[command(flatten)]
+    pub driver: DriverArgs,
+    /// The policy to set; omit it to show the current one.
+    #[arg(value_enum)]
+    pub mode: Option<DataSaverMode>,
+    /// With `budget`: megabytes (1 MB = 1,000,000 bytes) of photos a day on metered networks.
+    #[arg(value_name = "MB")]
+    pub megabytes: Option<u64>,
+    /// Print the data saver as JSON (the FFI's field names).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataSaverMode {
+    /// Photos go on any network.
+    Off,
+    /// Photos only on an unmetered network (Wi-Fi).
+    WifiOnly,
+    /// Photos on a metered network up to MB a day.
+    Budget,
 }
 
 /// A GPS fix given on the command line (all three or none).
@@ -230,6 +262,10 @@ pub struct OutboxArgs {
     /// Print a JSON array.
     #[arg(long)]
     pub json: bool,
+    /// Show the photos the data saver would hold on a metered network (each command starts
+    /// unmetered: the network is the app's to report).
+    #[arg(long)]
+    pub metered: bool,
 }
 
 #[derive(Debug, Args)]

@@ -88,6 +88,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => commands::support::verify(a),
         Command::Retry(a) => commands::outbox::retry(a),
         Command::Discard(a) => commands::outbox::discard(a),
+        Command::DataSaver(a) => commands::data_saver::run(a),
         Command::SamplePhoto(a) => commands::sim::sample_photo(a),
         Command::SampleSignature(a) => commands::sim::sample_signature(a),
     };

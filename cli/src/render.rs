@@ -200,6 +200,23 @@ impl From<&OutboxItem> for OutboxJson {
     }
 }
 
+/// The data saver for people: the policy, today's metered photo bytes, what it holds.
+pub fn data_saver_line(s: &upn_core::driver::DataSaverStatus) -> String {
+    use upn_core::domain::data_saver::DataSaver;
+    let policy = match s.policy {
+        DataSaver::Off => "off (photos go on any network)".to_string(),
+        DataSaver::PhotosOnUnmetered => "wifi-only (photos only on an unmetered network)".into(),
+        DataSaver::MeteredPhotoBudget { bytes_per_day } => format!(
+            "budget {bytes_per_day} bytes a day of photos on metered networks ({} used today, UTC)",
+            s.metered_photo_bytes_today
+        ),
+    };
+    format!(
+        "data saver: {policy} · {} photo(s) held · signatures always go",
+        s.held
+    )
+}
+
 /// The outbox for people: one line per item, then the totals.
 pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
     let mut out = String::new();
@@ -213,6 +230,12 @@ pub fn outbox_table(items: &[OutboxItem], stats: &OutboxStats) -> String {
         );
         for i in items {
             let next = match (&i.last_error, i.next_attempt_at) {
+                _ if i.reason.is_some_and(|r| r.is_data_saver()) => {
+                    format!(
+                        "held by the data saver ({})",
+                        i.reason.map_or("", |r| r.code())
+                    )
+                }
                 (Some(e), Some(at)) => format!("{} ({e})", at.format("%H:%M:%S")),
                 (Some(e), None) => e.clone(),
                 (None, Some(at)) => at.format("%H:%M:%S").to_string(),

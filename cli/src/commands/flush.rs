@@ -112,12 +112,17 @@ pub fn report_pending(driver: &Driver) -> Result<Option<String>, CliError> {
         println!("{} photo(s) wait for a signature", stats.waiting);
         reasons.push(format!("{} photo(s) wait for a signature", stats.waiting));
     }
-    if stats.queued + stats.sending > 0 {
-        println!("{} capture(s) queued for UPN", stats.queued + stats.sending);
+    let held = driver.data_saver_status()?.held;
+    if held > 0 {
+        println!("{held} photo(s) held by the data saver (see `upn-driver data-saver`)");
         reasons.push(format!(
-            "{} capture(s) are still queued for UPN",
-            stats.queued + stats.sending
+            "{held} photo(s) are held by the data saver: they go on an unmetered network (or when the budget allows)"
         ));
+    }
+    if stats.queued + stats.sending > held {
+        let queued = stats.queued + stats.sending - held;
+        println!("{queued} capture(s) queued for UPN");
+        reasons.push(format!("{queued} capture(s) are still queued for UPN"));
     }
     Ok((!reasons.is_empty()).then(|| reasons.join("; ")))
 }

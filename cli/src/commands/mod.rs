@@ -1,6 +1,7 @@
 //! One module per subcommand. Each `run` returns the exit code or a [`CliError`].
 
 pub mod capture;
+pub mod data_saver;
 pub mod demo;
 pub mod demo_support;
 pub mod demo_tracking;

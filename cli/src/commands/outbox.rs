@@ -6,6 +6,7 @@ use crate::{exit, CliError};
 
 pub fn run(args: OutboxArgs) -> Result<u8, CliError> {
     let driver = super::open_local(&args.driver)?;
+    driver.set_metered(args.metered);
     let items = driver.outbox()?;
     if args.json {
         super::print_json(
@@ -16,6 +17,7 @@ pub fn run(args: OutboxArgs) -> Result<u8, CliError> {
         )?;
     } else {
         print!("{}", render::outbox_table(&items, &driver.outbox_stats()?));
+        println!("{}", render::data_saver_line(&driver.data_saver_status()?));
     }
     Ok(exit::OK)
 }

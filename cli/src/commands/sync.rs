@@ -13,6 +13,8 @@ use crate::{exit, CliError};
 
 pub fn run(args: SyncArgs) -> Result<u8, CliError> {
     let driver = super::open_driver(&args.driver)?;
+    // Photos obey the data saver (the background work stays off: this command syncs once).
+    driver.set_metered(args.metered);
     if args.offline {
         return Ok(match super::flush::report_pending(&driver)? {
             None => exit::OK,

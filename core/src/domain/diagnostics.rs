@@ -632,6 +632,10 @@ fn images_check(f: &Facts) -> Check {
                         );
                     }
                 }
+                ItemState::Queued if item.reason.is_some_and(|r| r.is_data_saver()) => {
+                    queued += 1;
+                    held_finding(&mut b, c, item);
+                }
                 ItemState::Queued | ItemState::Sending => {
                     queued += 1;
                     b.fact(
@@ -668,6 +672,31 @@ fn images_check(f: &Facts) -> Check {
         ),
     );
     b.build()
+}
+
+/// A photo the data saver holds: the driver's own setting, not an error. The check names it
+/// as the cause, so nobody chases UPN for it.
+fn held_finding(b: &mut Builder, c: &ConsignmentFacts, item: &OutboxItem) {
+    let (why, action) = if item.reason == Some(super::reason::OutboxReason::HeldByBudget) {
+        (
+            "today's data-saver budget for photos on mobile data is spent",
+            "they are sent on Wi-Fi or tomorrow (UTC); raise the budget or switch the data saver off in the app's settings to send them now",
+        )
+    } else {
+        (
+            "the data saver sends photos only on Wi-Fi and the device is on mobile data",
+            "they are sent automatically once the device is on Wi-Fi; switch the data saver off in the app's settings to send them now",
+        )
+    };
+    b.fact(
+        format!("{} photo held by the data saver", c.barcode),
+        format!("{}: {why}", item.id),
+    );
+    b.finding(
+        CheckStatus::Warning,
+        format!("photos of {} are held by the data saver: {why}", c.barcode),
+        action,
+    );
 }
 
 fn invoice_check(f: &Facts) -> Check {

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod consignment;
+pub mod data_saver;
 pub mod diagnostics;
 pub mod invoice;
 pub mod outbox;

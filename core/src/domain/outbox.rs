@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::data_saver::{Hold, Saver};
 pub use super::reason::{Feature, ItemError, OutboxReason};
 use super::stop_list::SyncBadge;
 
@@ -366,6 +367,9 @@ pub struct QueuedItem<'a> {
     /// Capture order on the device.
     pub seq: i64,
     pub schedule: Schedule,
+    /// Bytes to upload (the rendition once made, the original before): what a data-saver
+    /// budget counts.
+    pub bytes: u64,
 }
 
 impl QueuedItem<'_> {
@@ -376,23 +380,55 @@ impl QueuedItem<'_> {
     }
 }
 
-/// What is due now, as indices into `items` in sending order: per consignment its POD before
-/// its photos, then capture order.
-pub fn due_now(items: &[QueuedItem<'_>], pauses: &Pauses, now: DateTime<Utc>) -> Vec<usize> {
-    let mut due: Vec<usize> = (0..items.len())
-        .filter(|&i| items[i].due_at(pauses, now) <= now)
-        .collect();
-    due.sort_by_key(|&i| (items[i].barcode, items[i].kind.is_photo(), items[i].seq));
-    due
+/// Indices into `items` in sending order: per consignment its POD before its photos, then
+/// capture order.
+pub fn sending_order(items: &[QueuedItem<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| (items[i].barcode, items[i].kind.is_photo(), items[i].seq));
+    order
 }
 
-/// When the next pass should run for the items not due now, if any waits.
+/// What is due now, as indices into `items` in sending order, leaving out the photos the data
+/// saver holds (a budget spent in that order).
+pub fn due_now(
+    items: &[QueuedItem<'_>],
+    pauses: &Pauses,
+    saver: &Saver,
+    now: DateTime<Utc>,
+) -> Vec<usize> {
+    let due: Vec<usize> = sending_order(items)
+        .into_iter()
+        .filter(|&i| items[i].due_at(pauses, now) <= now)
+        .collect();
+    let holds = saver.holds(due.iter().map(|&i| (items[i].kind, items[i].bytes)));
+    due.into_iter()
+        .zip(holds)
+        .filter_map(|(i, hold)| hold.is_none().then_some(i))
+        .collect()
+}
+
+/// When the next pass should run for the items not due now, if any waits. A photo the data
+/// saver holds wakes nothing until its hold ends by itself (a budget's next UTC day); a network
+/// or policy change wakes the outbox explicitly.
 pub fn next_wake(
     items: &[QueuedItem<'_>],
     pauses: &Pauses,
+    saver: &Saver,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    items.iter().map(|i| i.due_at(pauses, now)).min()
+    if !due_now(items, pauses, saver, now).is_empty() {
+        return Some(now);
+    }
+    items
+        .iter()
+        .filter_map(|i| match i.due_at(pauses, now) {
+            // Due by its schedule, so held (nothing is due): nothing ahead of it spends.
+            at if at <= now => saver
+                .hold(i.kind, i.bytes, saver.spent_today)
+                .and_then(Hold::ends_at),
+            at => Some(at),
+        })
+        .min()
 }
 
 /// The state a new capture starts in, given its consignment's live POD (read in the same
@@ -944,23 +980,27 @@ mod tests {
                 kind: CaptureKind::Goods,
                 seq: 1,
                 schedule: Schedule::default(),
+                bytes: 10,
             },
             QueuedItem {
                 barcode: "B",
                 kind: CaptureKind::Pod,
                 seq: 2,
                 schedule: Schedule::default(),
+                bytes: 10,
             },
             QueuedItem {
                 barcode: "A",
                 kind: CaptureKind::Pod,
                 seq: 3,
                 schedule: later,
+                bytes: 10,
             },
         ];
         let none = Pauses::default();
-        assert_eq!(due_now(&items, &none, now()), vec![1, 0]);
-        assert_eq!(next_wake(&items, &none, now()), Some(now()));
+        let off = Saver::off(now());
+        assert_eq!(due_now(&items, &none, &off, now()), vec![1, 0]);
+        assert_eq!(next_wake(&items, &none, &off, now()), Some(now()));
         let images =
             Pause::after_refusal(None, AccountPause::ImageActionDisabled, "off", now(), 1.0);
         assert_eq!(
@@ -971,18 +1011,18 @@ mod tests {
             outbox: None,
             images: Some(images.clone()),
         };
-        assert_eq!(due_now(&items, &paused, now()), vec![1]);
+        assert_eq!(due_now(&items, &paused, &off, now()), vec![1]);
         let all = Pauses {
             outbox: Some(images.clone()),
             images: None,
         };
-        assert!(due_now(&items, &all, now()).is_empty());
+        assert!(due_now(&items, &all, &off, now()).is_empty());
         assert_eq!(
-            next_wake(&items, &all, now()),
+            next_wake(&items, &all, &off, now()),
             Some(now() + chrono::Duration::seconds(5))
         );
         assert_eq!(
-            due_now(&items, &all, now() + chrono::Duration::seconds(5)),
+            due_now(&items, &all, &off, now() + chrono::Duration::seconds(5)),
             vec![1, 0]
         );
         let again = Pause::after_refusal(Some(&images), images.reason, "off", now(), 1.0);
@@ -992,6 +1032,60 @@ mod tests {
             paused.lifted_by_success(CaptureKind::Goods),
             vec![PauseScope::Images]
         );
+    }
+
+    #[test]
+    fn the_data_saver_leaves_held_photos_out_and_wakes_only_when_a_hold_ends() {
+        use super::super::data_saver::DataSaver;
+        let item = |barcode, kind, seq, bytes, schedule| QueuedItem {
+            barcode,
+            kind,
+            seq,
+            schedule,
+            bytes,
+        };
+        let later = Schedule::after(now(), Duration::from_secs(60));
+        let items = [
+            item("A", CaptureKind::Goods, 2, 600_000, Schedule::default()),
+            item("A", CaptureKind::Pod, 1, 5_000_000, Schedule::default()),
+            item("A", CaptureKind::Goods, 3, 600_000, Schedule::default()),
+            item("B", CaptureKind::Goods, 4, 600_000, later),
+        ];
+        let none = Pauses::default();
+        let saver = |policy, metered, spent_today| Saver {
+            policy,
+            metered,
+            spent_today,
+            now: now(),
+        };
+        let wifi_only = saver(DataSaver::PhotosOnUnmetered, true, 0);
+        assert_eq!(
+            due_now(&items, &none, &wifi_only, now()),
+            vec![1],
+            "the POD goes"
+        );
+        let unmetered = saver(DataSaver::PhotosOnUnmetered, false, 0);
+        assert_eq!(due_now(&items, &none, &unmetered, now()), vec![1, 0, 2]);
+        let budget = DataSaver::MeteredPhotoBudget {
+            bytes_per_day: 1_000_000,
+        };
+        // 600 kB fits the 1 MB budget once: the second photo is held.
+        let metered = saver(budget, true, 0);
+        assert_eq!(due_now(&items, &none, &metered, now()), vec![1, 0]);
+        assert_eq!(next_wake(&items, &none, &metered, now()), Some(now()));
+        // With the budget spent and the POD gone, only the backoff of B and tomorrow remain.
+        let spent = saver(budget, true, 500_000);
+        let photos = &items[2..3];
+        assert!(due_now(photos, &none, &spent, now()).is_empty());
+        let midnight = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+        assert_eq!(next_wake(photos, &none, &spent, now()), Some(midnight));
+        assert_eq!(
+            next_wake(&items[2..], &none, &spent, now()),
+            Some(now() + chrono::Duration::seconds(60))
+        );
+        // Held until Wi-Fi: nothing wakes the outbox by itself (no spinning on a held photo).
+        assert_eq!(next_wake(photos, &none, &wifi_only, now()), None);
+        assert_eq!(next_wake(photos, &none, &unmetered, now()), Some(now()));
     }
 
     #[test]

@@ -49,6 +49,12 @@ pub enum OutboxReason {
     ReceiptMismatch,
     /// The device is out of space.
     DiskFull,
+    /// Not an error: the data saver holds the photo until the network is unmetered (Wi-Fi).
+    /// Never stored; the core sets it on a queued photo it holds now.
+    HeldUntilUnmetered,
+    /// Not an error: today's metered photo budget is spent; the photo goes on Wi-Fi or on the
+    /// next UTC day. Never stored.
+    HeldByBudget,
     /// Anything else (and old rows whose text says nothing more).
     Other,
 }
@@ -74,6 +80,8 @@ impl OutboxReason {
             OutboxReason::RenditionFailed => "rendition_failed",
             OutboxReason::ReceiptMismatch => "receipt_mismatch",
             OutboxReason::DiskFull => "disk_full",
+            OutboxReason::HeldUntilUnmetered => "held_until_unmetered",
+            OutboxReason::HeldByBudget => "held_by_budget",
             OutboxReason::Other => "other",
         }
     }
@@ -111,7 +119,15 @@ impl OutboxReason {
             .map_or(OutboxReason::Other, |(_, reason)| reason)
     }
 
-    const ALL: [OutboxReason; 18] = [
+    /// Whether this is a data-saver hold rather than a failure.
+    pub fn is_data_saver(self) -> bool {
+        matches!(
+            self,
+            OutboxReason::HeldUntilUnmetered | OutboxReason::HeldByBudget
+        )
+    }
+
+    const ALL: [OutboxReason; 20] = [
         OutboxReason::AlreadyDelivered,
         OutboxReason::PodRequired,
         OutboxReason::TooLarge,
@@ -129,6 +145,8 @@ impl OutboxReason {
         OutboxReason::RenditionFailed,
         OutboxReason::ReceiptMismatch,
         OutboxReason::DiskFull,
+        OutboxReason::HeldUntilUnmetered,
+        OutboxReason::HeldByBudget,
         OutboxReason::Other,
     ];
 }

@@ -97,7 +97,9 @@ impl Driver {
         };
         let mut consignments = Vec::with_capacity(chosen.len());
         for c in chosen {
-            consignments.push(consignment_facts(c, store.captures_of(&c.barcode)?));
+            let captures = store.captures_of(&c.barcode)?;
+            let items = s.outbox_items(&store, &captures)?;
+            consignments.push(consignment_facts(c, captures, items));
         }
         let import = ImportFacts {
             last_success: store.sync_time(keys::IMPORT_LAST_SUCCESS)?,
@@ -142,15 +144,20 @@ impl Driver {
     }
 }
 
-fn consignment_facts(c: &Consignment, captures: Vec<Capture>) -> ConsignmentFacts {
+/// `items`: the captures as the app sees them (a data-saver hold as the reason).
+fn consignment_facts(
+    c: &Consignment,
+    captures: Vec<Capture>,
+    items: Vec<OutboxItem>,
+) -> ConsignmentFacts {
     let mut pod = None;
     let mut photos = Vec::new();
-    for capture in captures {
+    for (capture, item) in captures.into_iter().zip(items) {
         if !capture.state.is_live() {
             continue;
         }
         let facts = CaptureFacts {
-            item: OutboxItem::from(&capture),
+            item,
             fix: capture.fix,
             clock_offset_ms: capture.clock_offset_ms,
         };

@@ -49,7 +49,7 @@ async fn outbox_loop(shared: Arc<Shared>) {
         let now = shared.clock.now();
         let next = shared
             .store()
-            .and_then(|s| s.next_due_at(now))
+            .and_then(|s| s.next_due_at(now, shared.is_metered()))
             .ok()
             .flatten();
         let sleep = next

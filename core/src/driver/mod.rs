@@ -5,6 +5,7 @@
 //!
 //! One file per feature: `mod.rs` (open, import, stop list), `tracking.rs`, `outbox.rs`.
 
+mod data_saver;
 mod diagnostics;
 mod documents;
 mod engine;
@@ -19,6 +20,7 @@ mod task;
 mod tracking;
 mod wipe;
 
+pub use data_saver::DataSaverStatus;
 pub use documents::CaptureImage;
 pub use outbox::{normalise_capture_id, DrainReport, Signed};
 pub use receipt::PodVerification;
@@ -172,6 +174,9 @@ pub(crate) struct Shared {
     pub config: DriverConfig,
     /// What the app last said about connectivity. Background work runs only while `true`.
     pub online: watch::Sender<bool>,
+    /// Whether the app reports the network metered (`set_network`; unmetered at open), and
+    /// changes to it or to the data-saver policy (a flush pass then decides again).
+    pub saver: crate::sync::outbox::SaverInputs,
     /// Wakes the background loops at once (going online, new captures, `sync_now`).
     pub wake: Notify,
     /// Single-flight guards: never two imports or two tracking pulls at once.
@@ -364,6 +369,7 @@ impl Driver {
             clock,
             config,
             online: watch::Sender::new(false),
+            saver: Default::default(),
             wake: Notify::new(),
             import_gate: tokio::sync::Mutex::new(()),
             tracking_gate: tokio::sync::Mutex::new(()),

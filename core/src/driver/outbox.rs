@@ -39,8 +39,12 @@ pub struct Signed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct DrainReport {
     pub flush: FlushReport,
-    /// Items still waiting to reach UPN (including those waiting for attention).
+    /// Items still waiting to reach UPN (including those waiting for attention, and the
+    /// photos the data saver holds).
     pub pending: u32,
+    /// Of `pending`, the queued photos the data saver holds (not failed: they go on an
+    /// unmetered network, or when the budget allows).
+    pub held_by_data_saver: u32,
 }
 
 /// A capture id from the app: 32 lowercase hex digits as the core writes them, or a UUID in
@@ -95,7 +99,9 @@ impl Shared {
         }
         let Ok(store) = self.store() else { return };
         if let Ok(Some(capture)) = store.capture(id) {
-            self.listeners.item_changed(OutboxItem::from(&capture));
+            if let Ok(item) = self.outbox_item(&store, &capture) {
+                self.listeners.item_changed(item);
+            }
         }
     }
 
@@ -130,6 +136,7 @@ impl Shared {
             media: self.config.media,
             observer: Arc::new(Notifier(self.clone())),
             renders: &self.renders,
+            saver: &self.saver,
         };
         match deadline {
             // A hard stop: cancelling at any await leaves rows `sending`, requeued next pass.
@@ -167,10 +174,15 @@ impl Shared {
             Some(cancel) => self.flush_cancellable(deadline, cancel).await?,
             None => self.flush(deadline).await?,
         };
-        let pending = self.store()?.pending_captures()?.len();
+        let store = self.store()?;
+        let pending = store.pending_captures()?.len();
+        let held = store
+            .data_saver_holds(self.clock.now(), self.is_metered())?
+            .len();
         Ok(DrainReport {
             flush,
             pending: u32::try_from(pending).unwrap_or(u32::MAX),
+            held_by_data_saver: u32::try_from(held).unwrap_or(u32::MAX),
         })
     }
 }
@@ -244,7 +256,8 @@ impl Driver {
             .map_err(|e| Error::invalid("photo", e.to_string()))?;
         // Waiting or queued is decided by the store, in the transaction that inserts it.
         let capture = self.record(new, bytes)?;
-        Ok(OutboxItem::from(&capture))
+        let store = s.store()?;
+        s.outbox_item(&store, &capture)
     }
 
     /// Records the consignee's signature, printed name, time and place: the ePOD. One per
@@ -422,15 +435,11 @@ impl Driver {
             .ok()
     }
 
-    /// Everything not yet acknowledged by UPN, oldest first.
+    /// Everything not yet acknowledged by UPN, oldest first (a photo the data saver holds
+    /// carries the hold as its reason).
     pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
-        Ok(self
-            .shared
-            .store()?
-            .pending_captures()?
-            .iter()
-            .map(OutboxItem::from)
-            .collect())
+        let store = self.shared.store()?;
+        self.shared.outbox_items(&store, &store.pending_captures()?)
     }
 
     pub fn outbox_stats(&self) -> Result<OutboxStats> {
@@ -454,7 +463,8 @@ impl Driver {
         })?;
         self.shared.notify_capture(capture_id);
         self.shared.outbox_wake.notify_one();
-        Ok(OutboxItem::from(&capture))
+        let store = self.shared.store()?;
+        self.shared.outbox_item(&store, &capture)
     }
 
     /// Retries everything that needs attention (and releases photos whose POD was sent), and
@@ -500,7 +510,9 @@ impl Driver {
     /// When the outbox next has something due (a backoff or a pause ending), if anything waits:
     /// when the background task would wake. A simulation moves its clock here.
     pub fn next_outbox_wake(&self) -> Result<Option<DateTime<Utc>>> {
-        self.shared.store()?.next_due_at(self.shared.clock.now())
+        self.shared
+            .store()?
+            .next_due_at(self.shared.clock.now(), self.shared.is_metered())
     }
 
     /// One flush pass now, whatever the connectivity flag says.
@@ -549,12 +561,8 @@ impl Driver {
             listener,
             || shared.stops(),
             || {
-                Ok(shared
-                    .store()?
-                    .pending_captures()?
-                    .iter()
-                    .map(OutboxItem::from)
-                    .collect())
+                let store = shared.store()?;
+                shared.outbox_items(&store, &store.pending_captures()?)
             },
         )
     }

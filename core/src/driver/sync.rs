@@ -164,6 +164,7 @@ mod tests {
         Ok(DrainReport {
             flush: FlushReport::empty(ended),
             pending,
+            held_by_data_saver: 0,
         })
     }
 

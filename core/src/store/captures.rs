@@ -11,9 +11,10 @@ use rusqlite::{params, Connection, Row, TransactionBehavior};
 use super::blobs::BlobRef;
 use super::{format_time, parse_time, Store};
 use crate::domain::capture::{CheckedFix, GpsFix};
+use crate::domain::data_saver::{DataSaver, Hold, MeteredUsage, Saver};
 use crate::domain::outbox::{
-    due_now, initial_state, next_wake, transition, CaptureKind, Event, ItemState, ItemStatus,
-    OutboxReason, Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule, Transition,
+    due_now, initial_state, next_wake, sending_order, transition, CaptureKind, Event, ItemState,
+    ItemStatus, OutboxReason, Pause, PauseScope, Pauses, QueuedItem, Refusal, Schedule, Transition,
 };
 use crate::domain::pod_hash::{CoveredPhoto, PodContent};
 use crate::error::{Error, Result};
@@ -108,6 +109,14 @@ impl Capture {
         }
     }
 
+    /// Bytes to upload: the rendition once made, the original before (what a data-saver
+    /// budget counts until the rendition exists).
+    pub fn bytes_to_send(&self) -> u64 {
+        self.upload
+            .as_ref()
+            .map_or(self.original.bytes, |u| u.bytes)
+    }
+
     fn queued_item(&self) -> QueuedItem<'_> {
         QueuedItem {
             barcode: &self.barcode,
@@ -117,6 +126,7 @@ impl Capture {
                 next_attempt_at: self.next_attempt_at,
                 wait_ms: self.retry_wait_ms,
             },
+            bytes: self.bytes_to_send(),
         }
     }
 }
@@ -399,21 +409,88 @@ impl Store {
     }
 
     /// Queued items whose time has come, in sending order (per consignment its POD before its
-    /// photos), as the domain decides from their schedules and the outbox's pauses.
-    pub fn due_captures(&self, now: DateTime<Utc>) -> Result<Vec<Capture>> {
+    /// photos), as the domain decides from their schedules, the outbox's pauses and the data
+    /// saver (`metered`: the network the app reported).
+    pub fn due_captures(&self, now: DateTime<Utc>, metered: bool) -> Result<Vec<Capture>> {
         let queued = self.query_captures("WHERE state = 'queued' ORDER BY seq", [])?;
         let pauses = self.outbox_pauses()?;
+        let saver = self.saver(now, metered)?;
         let items: Vec<QueuedItem<'_>> = queued.iter().map(Capture::queued_item).collect();
-        let order = due_now(&items, &pauses, now);
+        let order = due_now(&items, &pauses, &saver, now);
         Ok(order.into_iter().map(|i| queued[i].clone()).collect())
     }
 
-    /// When the next queued item becomes due, if any waits (on a backoff or a pause).
-    pub fn next_due_at(&self, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
+    /// When the next queued item becomes due, if any waits (on a backoff, a pause, or a
+    /// data-saver budget's next day).
+    pub fn next_due_at(&self, now: DateTime<Utc>, metered: bool) -> Result<Option<DateTime<Utc>>> {
         let queued = self.query_captures("WHERE state = 'queued'", [])?;
         let pauses = self.outbox_pauses()?;
+        let saver = self.saver(now, metered)?;
         let items: Vec<QueuedItem<'_>> = queued.iter().map(Capture::queued_item).collect();
-        Ok(next_wake(&items, &pauses, now))
+        Ok(next_wake(&items, &pauses, &saver, now))
+    }
+
+    /// The queued photos the data saver holds now, by capture id: each queued item in sending
+    /// order, the budget spent by those ahead (as a flush would take them).
+    pub fn data_saver_holds(
+        &self,
+        now: DateTime<Utc>,
+        metered: bool,
+    ) -> Result<HashMap<String, Hold>> {
+        let saver = self.saver(now, metered)?;
+        if !saver.metered || saver.policy == DataSaver::Off {
+            return Ok(HashMap::new());
+        }
+        let queued = self.query_captures("WHERE state = 'queued' ORDER BY seq", [])?;
+        let items: Vec<QueuedItem<'_>> = queued.iter().map(Capture::queued_item).collect();
+        let order = sending_order(&items);
+        let holds = saver.holds(order.iter().map(|&i| (items[i].kind, items[i].bytes)));
+        Ok(order
+            .into_iter()
+            .zip(holds)
+            .filter_map(|(i, hold)| Some((queued[i].id.clone(), hold?)))
+            .collect())
+    }
+
+    /// What the data saver decides with: the policy, the network, today's metered bytes.
+    pub fn saver(&self, now: DateTime<Utc>, metered: bool) -> Result<Saver> {
+        Ok(Saver {
+            policy: self.data_saver()?,
+            metered,
+            spent_today: MeteredUsage::today(self.metered_usage()?, now),
+            now,
+        })
+    }
+
+    /// The driver's data-saver policy (off unless set). A stored value that does not read back
+    /// as a valid policy (a damaged row) is off, with a warning: it never stops the outbox.
+    pub fn data_saver(&self) -> Result<DataSaver> {
+        let Some(json) = self.sync_state(super::keys::DATA_SAVER)? else {
+            return Ok(DataSaver::Off);
+        };
+        match serde_json::from_str::<DataSaver>(&json).map(DataSaver::validate) {
+            Ok(Ok(policy)) => Ok(policy),
+            _ => {
+                tracing::warn!("the stored data-saver policy is unreadable; treated as off");
+                Ok(DataSaver::Off)
+            }
+        }
+    }
+
+    /// Records a (validated) policy.
+    pub fn set_data_saver(&mut self, policy: DataSaver) -> Result<()> {
+        let json = serde_json::to_string(&policy).map_err(|e| Error::Storage {
+            reason: format!("could not record the data-saver policy: {e}"),
+            disk_full: false,
+        })?;
+        super::set_sync_state(self.conn(), super::keys::DATA_SAVER, &json)
+    }
+
+    /// Photo bytes UPN acknowledged on metered networks, on the day last counted.
+    pub fn metered_usage(&self) -> Result<Option<MeteredUsage>> {
+        Ok(self
+            .sync_state(super::keys::DATA_SAVER_METERED_USAGE)?
+            .and_then(|v| serde_json::from_str(&v).ok()))
     }
 
     /// Records the rendition of a claimed capture (only while it is being sent).
@@ -471,14 +548,17 @@ impl Store {
     }
 
     /// UPN acknowledged the capture. Applies only to a capture being sent; for a POD, its
-    /// waiting photos are released in the same transaction. `None` when it did not apply;
-    /// otherwise the ids of the released photos.
+    /// waiting photos are released in the same transaction. `metered_bytes`: a photo's bytes
+    /// acknowledged over a metered network, counted for the data saver in the same transaction.
+    /// `None` when it did not apply; otherwise the ids of the released photos.
     pub fn mark_sent(
         &mut self,
         id: &str,
         at: DateTime<Utc>,
         upn_reference: &str,
+        metered_bytes: Option<u64>,
     ) -> Result<Option<Vec<String>>> {
+        let usage = self.metered_usage()?;
         let tx = self
             .conn_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -490,6 +570,14 @@ impl Store {
             "UPDATE captures SET sent_at = ?2, upn_reference = ?3 WHERE id = ?1",
             params![id, format_time(at), upn_reference],
         )?;
+        if let Some(bytes) = metered_bytes.filter(|_| capture.kind.is_photo()) {
+            let usage = MeteredUsage::add(usage, at, bytes);
+            let json = serde_json::to_string(&usage).map_err(|e| Error::Storage {
+                reason: format!("could not count metered photo bytes: {e}"),
+                disk_full: false,
+            })?;
+            super::set_sync_state(&tx, super::keys::DATA_SAVER_METERED_USAGE, &json)?;
+        }
         let mut released = Vec::new();
         if capture.kind == CaptureKind::Pod {
             let waiting = query(
@@ -858,11 +946,7 @@ impl From<&Capture> for crate::domain::outbox::OutboxItem {
             last_error: c.last_error.clone(),
             reason: c.reason,
             captured_at: c.captured_at,
-            bytes: c
-                .upload
-                .as_ref()
-                .map(|u| u.bytes)
-                .unwrap_or(c.original.bytes),
+            bytes: c.bytes_to_send(),
             sent_at: c.sent_at,
             upn_reference: c.upn_reference.clone(),
         }

@@ -376,6 +376,10 @@ pub mod keys {
     pub const FOLDER_ENDPOINT: &str = "folder.endpoint";
     /// When retention last ran (device clock).
     pub const RETENTION_LAST_RUN: &str = "retention.last_run";
+    /// The driver's data-saver policy (JSON `domain::data_saver::DataSaver`); absent: off.
+    pub const DATA_SAVER: &str = "data_saver.policy";
+    /// Photo bytes UPN acknowledged on metered networks today (JSON `MeteredUsage`).
+    pub const DATA_SAVER_METERED_USAGE: &str = "data_saver.metered_usage";
 }
 
 #[cfg(test)]

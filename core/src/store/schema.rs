@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(k3.sent_at, Some(utc("2026-11-26T10:33:00.250Z")));
         // K2's unknown time makes it due at once; nothing waits on a year past 9999.
         let now = utc("2026-11-26T11:50:00.000Z");
-        assert_eq!(store.next_due_at(now).expect("next due"), Some(now));
+        assert_eq!(store.next_due_at(now, false).expect("next due"), Some(now));
 
         let batch = store.tracking_batch(1).expect("read").expect("batch");
         assert_eq!(batch.received_at, utc("2026-11-26T10:05:00.010Z"));

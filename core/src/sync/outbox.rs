@@ -17,6 +17,7 @@
 //!
 //! The caller holds the outbox gate: one flush at a time.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -92,6 +93,40 @@ pub struct Flush<'a, A: UpnApi> {
     pub observer: Arc<dyn FlushObserver>,
     /// Shared with the background renderer: one maker of a capture's rendition at a time.
     pub renders: &'a RenderClaims,
+    /// What the data saver decides on that is not in the store: the network.
+    pub saver: &'a SaverInputs,
+}
+
+/// The data saver's inputs outside the store: whether the app reports a metered network, and
+/// a count of changes to it or to the policy, so a pass notices that its due list is stale.
+#[derive(Debug, Default)]
+pub struct SaverInputs {
+    metered: AtomicBool,
+    changes: AtomicU64,
+}
+
+impl SaverInputs {
+    pub fn metered(&self) -> bool {
+        self.metered.load(Ordering::SeqCst)
+    }
+
+    /// Records the network's metered flag; true when it changed.
+    pub fn set_metered(&self, metered: bool) -> bool {
+        let changed = self.metered.swap(metered, Ordering::SeqCst) != metered;
+        if changed {
+            self.changed();
+        }
+        changed
+    }
+
+    /// The policy (or the network) changed: passes listed before decide again.
+    pub fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn version(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
 }
 
 /// How one claimed item's attempt ended, already recorded in the store.
@@ -172,6 +207,25 @@ struct Prepared {
     upload: Result<Vec<u8>>,
 }
 
+/// What one pass was listed under: its deadline and what the data saver decided on.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    deadline: Option<tokio::time::Instant>,
+    metered: bool,
+    /// [`SaverInputs`]' change count when the list was made.
+    version: u64,
+}
+
+/// A photo whose rendition, made after the due list was read, is larger than the size the
+/// list was decided with (the original's).
+fn grew(listed: &Capture, upload: &Result<Vec<u8>>) -> bool {
+    listed.kind.is_photo()
+        && listed.upload.is_none()
+        && upload
+            .as_ref()
+            .is_ok_and(|bytes| bytes.len() as u64 > listed.bytes_to_send())
+}
+
 fn past(deadline: Option<tokio::time::Instant>) -> bool {
     deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
 }
@@ -183,7 +237,11 @@ impl<A: UpnApi> Flush<'_, A> {
         // Nothing is in flight when a flush starts: a row left `sending` was cut short.
         lock(self.store)?.requeue_in_flight(self.clock.now())?;
         loop {
-            let due = lock(self.store)?.due_captures(self.clock.now())?;
+            // The data saver's photos are left out here: never claimed, no attempt counted.
+            // (The version is read first: a change after it makes the pass decide again.)
+            let version = self.saver.version();
+            let metered = self.saver.metered();
+            let due = lock(self.store)?.due_captures(self.clock.now(), metered)?;
             if due.is_empty() {
                 return Ok(report);
             }
@@ -191,7 +249,12 @@ impl<A: UpnApi> Flush<'_, A> {
                 report.ended = FlushEnd::Deadline;
                 return Ok(report);
             }
-            if self.pass(due, deadline, &mut report).await? {
+            let pass = Pass {
+                deadline,
+                metered,
+                version,
+            };
+            if self.pass(due, pass, &mut report).await? {
                 return Ok(report);
             }
             // Loop: photos released by a POD just sent are due now; failures wait on backoff.
@@ -201,15 +264,11 @@ impl<A: UpnApi> Flush<'_, A> {
     /// One pass over a due list, pipelined: while one item uploads, the next is claimed and its
     /// upload prepared (rendered if not made yet), so at most the upload in flight and one
     /// prepared item are in memory. True when the pass ends the flush (offline, paused).
-    async fn pass(
-        &self,
-        due: Vec<Capture>,
-        deadline: Option<tokio::time::Instant>,
-        report: &mut FlushReport,
-    ) -> Result<bool> {
+    async fn pass(&self, due: Vec<Capture>, pass: Pass, report: &mut FlushReport) -> Result<bool> {
+        let deadline = pass.deadline;
         let mut due = due.into_iter();
         let mut images_paused = false;
-        let mut next = self.prepare_next(&mut due, false, deadline).await?;
+        let mut next = self.prepare_next(&mut due, false, pass).await?;
         while let Some(current) = next.take() {
             if past(deadline) {
                 self.release(&current.capture)?;
@@ -220,7 +279,7 @@ impl<A: UpnApi> Flush<'_, A> {
                 Ok(bytes) => {
                     let (attempt, prepared) = tokio::join!(
                         self.deliver(&current.capture, bytes),
-                        self.prepare_next(&mut due, images_paused, deadline)
+                        self.prepare_next(&mut due, images_paused, pass)
                     );
                     (attempt?, prepared?)
                 }
@@ -228,7 +287,7 @@ impl<A: UpnApi> Flush<'_, A> {
                     let attempt = self.record_prepare_failure(&current.capture, &e)?;
                     (
                         attempt,
-                        self.prepare_next(&mut due, images_paused, deadline).await?,
+                        self.prepare_next(&mut due, images_paused, pass).await?,
                     )
                 }
             };
@@ -256,7 +315,7 @@ impl<A: UpnApi> Flush<'_, A> {
                             images_paused = true;
                             if next.as_ref().is_some_and(|p| p.capture.kind.is_photo()) {
                                 self.release_prepared(next)?;
-                                next = self.prepare_next(&mut due, true, deadline).await?;
+                                next = self.prepare_next(&mut due, true, pass).await?;
                             }
                         }
                     }
@@ -272,14 +331,20 @@ impl<A: UpnApi> Flush<'_, A> {
         &self,
         due: &mut std::vec::IntoIter<Capture>,
         images_paused: bool,
-        deadline: Option<tokio::time::Instant>,
+        pass: Pass,
     ) -> Result<Option<Prepared>> {
         for queued in due.by_ref() {
-            if past(deadline) {
+            if past(pass.deadline) {
                 return Ok(None);
             }
             if images_paused && queued.kind.is_photo() {
                 continue;
+            }
+            if queued.kind.is_photo() && self.saver.version() != pass.version {
+                // The network or the policy changed since the due list was made: the data
+                // saver decides again over a new list (`run` loops), so no photo goes on the
+                // wrong terms.
+                return Ok(None);
             }
             failpoint::hit("outbox.before_claim");
             let Some(capture) = lock(self.store)?.claim(&queued.id, self.clock.now())? else {
@@ -288,6 +353,12 @@ impl<A: UpnApi> Flush<'_, A> {
             self.observer.capture_changed(&capture.id);
             failpoint::hit("outbox.after_claim");
             let upload = self.upload_bytes(&capture).await;
+            if pass.metered && grew(&queued, &upload) {
+                // Made just now and larger than the original the budget counted: released
+                // (uncounted) and decided again with its real size.
+                self.release(&capture)?;
+                return Ok(None);
+            }
             return Ok(Some(Prepared { capture, upload }));
         }
         Ok(None)
@@ -324,6 +395,7 @@ impl<A: UpnApi> Flush<'_, A> {
     /// Sends one claimed, prepared capture. The outer `Result` is a local failure (storage);
     /// the inner outcome with UPN is already recorded.
     async fn deliver(&self, capture: &Capture, upload: Vec<u8>) -> Result<Attempt> {
+        let (metered_before, bytes) = (self.saver.metered(), upload.len() as u64);
         let result = match capture.kind {
             CaptureKind::Pod => {
                 let pod = self.pod_body(capture, &upload)?;
@@ -334,7 +406,11 @@ impl<A: UpnApi> Flush<'_, A> {
         };
         failpoint::hit("outbox.after_upload_before_mark");
         match result {
-            Ok(reference) => self.record_sent(capture, &reference),
+            Ok(reference) => {
+                // Over a metered network if it was one when the request left or answered.
+                let metered = metered_before || self.saver.metered();
+                self.record_sent(capture, &reference, metered.then_some(bytes))
+            }
             Err(failure) => {
                 tracing::info!(capture = %capture.id, barcode = %capture.barcode, error = %failure.reason, "send failed");
                 let event = Event::Failed {
@@ -347,10 +423,15 @@ impl<A: UpnApi> Flush<'_, A> {
     }
 
     /// UPN has it: the row becomes sent (its photos released), and a pause it proves over lifts.
-    fn record_sent(&self, capture: &Capture, reference: &str) -> Result<Attempt> {
+    fn record_sent(
+        &self,
+        capture: &Capture,
+        reference: &str,
+        metered_bytes: Option<u64>,
+    ) -> Result<Attempt> {
         let now = self.clock.now();
         let mut store = lock(self.store)?;
-        let Some(released) = store.mark_sent(&capture.id, now, reference)? else {
+        let Some(released) = store.mark_sent(&capture.id, now, reference, metered_bytes)? else {
             tracing::warn!(capture = %capture.id, "a claimed capture moved while it was sent");
             return Ok(Attempt::Skipped);
         };

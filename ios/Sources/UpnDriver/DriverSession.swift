@@ -18,8 +18,8 @@ public enum DriverUpdate: Sendable {
     case uploadProgress(UploadProgressRecord)
 }
 
-/// The device's network as the core and the app see it: the core hears `online`; `metered`
-/// (an expensive or Low Data Mode path) is kept in `DriverSession.network` for the app.
+/// The device's network as the core and the app see it: the core syncs while `online`, and on a
+/// `metered` path (expensive or Low Data Mode) photos obey the data saver; signatures always go.
 public struct NetworkStatus: Equatable, Sendable {
     public var online: Bool
     public var metered: Bool
@@ -65,8 +65,17 @@ public final class DriverSession: @unchecked Sendable {
         return networkStatus
     }
 
-    /// Report the network: the core syncs while it is online. Cheap; any thread.
+    /// Report the network: the core syncs while it is online, and holds photos on a metered
+    /// path as the data saver says (going unmetered sends them at once). Cheap; any thread.
     public func setNetwork(_ status: NetworkStatus) { updateNetwork { $0 = status } }
+
+    /// The driver's data saver (kept across restarts): `.off`, `.photosOnUnmetered` (Wi-Fi
+    /// only), or `.meteredPhotoBudget(bytesPerDay:)` (1 MB...10 GB, else `CoreError.InvalidInput`
+    /// and nothing changes). A held photo stays queued with reason `.heldUntilUnmetered` /
+    /// `.heldByBudget`: not an error.
+    public func setDataSaver(_ policy: DataSaver) throws { try core.setDataSaver(policy: policy) }
+    public func dataSaver() throws -> DataSaver { try core.dataSaver() }
+    public func dataSaverStatus() throws -> DataSaverStatusRecord { try core.dataSaverStatus() }
 
     // The lock is held across the change and the core call, so the core and `network` never
     // disagree when two threads report at once.
@@ -74,7 +83,7 @@ public final class DriverSession: @unchecked Sendable {
         networkLock.lock()
         defer { networkLock.unlock() }
         change(&networkStatus)
-        core.setOnline(online: networkStatus.online)
+        core.setNetwork(online: networkStatus.online, metered: networkStatus.metered)
     }
 
     /// Changes as they happen, after a replay of the current state of every stop and outbox

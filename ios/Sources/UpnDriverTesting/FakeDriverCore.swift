@@ -34,6 +34,9 @@ public final class FakeDriverCore: DriverCoreProtocol, @unchecked Sendable {
     private var isShutDown = false
     private var stopList: [StopRecord]
     private var onlineNow = false
+    private var meteredNow = false
+    private var policy: DataSaver = .off
+    private var meteredPhotoBytes: UInt64 = 0
 
     public init(stops: [StopRecord] = []) { stopList = stops }
 
@@ -47,6 +50,8 @@ public final class FakeDriverCore: DriverCoreProtocol, @unchecked Sendable {
     public var calls: [FakeCall] { locked { recorded } }
     public var methods: [String] { calls.map(\.method) }
     public var online: Bool { locked { onlineNow } }
+    /// What `setNetwork` last said about metered (`setOnline` keeps it).
+    public var metered: Bool { locked { meteredNow } }
     /// Consignment details by barcode (`consignment` throws `NotFound` for others).
     public var consignments: [String: ConsignmentRecord] = [:]
 
@@ -101,6 +106,54 @@ public final class FakeDriverCore: DriverCoreProtocol, @unchecked Sendable {
         }
     }
 
+    public func setNetwork(online: Bool, metered: Bool) {
+        locked {
+            recorded.append(FakeCall(method: "setNetwork", args: ["\(online)", "\(metered)"]))
+            if !isShutDown {
+                onlineNow = online
+                meteredNow = metered
+            }
+        }
+    }
+
+    /// Like the core: a budget outside 1 MB...10 GB throws `InvalidInput` and changes nothing.
+    public func setDataSaver(policy: DataSaver) throws {
+        try enter("setDataSaver", policy)
+        if case let .meteredPhotoBudget(bytes) = policy, !(1_000_000...10_000_000_000).contains(bytes) {
+            throw CoreError.InvalidInput(field: "data_saver.bytes_per_day", reason: "\(bytes) bytes is out of range; give 1 MB to 10 GB")
+        }
+        locked { self.policy = policy }
+    }
+
+    public func dataSaver() throws -> DataSaver {
+        try enter("dataSaver")
+        return locked { policy }
+    }
+
+    public func dataSaverStatus() throws -> DataSaverStatusRecord {
+        try enter("dataSaverStatus")
+        return locked {
+            DataSaverStatusRecord(policy: policy, online: onlineNow, metered: meteredNow,
+                                  meteredPhotoBytesToday: meteredPhotoBytes, held: UInt32(holds().count))
+        }
+    }
+
+    /// The queued photos the data saver holds now, with the reason (call under the lock).
+    private func holds() -> [String: OutboxReason] {
+        guard meteredNow else { return [:] }
+        var spent = meteredPhotoBytes
+        var held: [String: OutboxReason] = [:]
+        for item in items where item.kind != .pod && item.state == .queued {
+            switch policy {
+            case .off: break
+            case .photosOnUnmetered: held[item.id] = .heldUntilUnmetered
+            case let .meteredPhotoBudget(budget):
+                if spent + item.bytes > budget { held[item.id] = .heldByBudget } else { spent += item.bytes }
+            }
+        }
+        return held
+    }
+
     public func isOnline() -> Bool { online }
 
     public func importNow() async throws -> ImportSummary {
@@ -140,8 +193,8 @@ public final class FakeDriverCore: DriverCoreProtocol, @unchecked Sendable {
     public func drain(deadlineMs: UInt64) async throws -> DrainSummary {
         try enter("drain", deadlineMs)
         let flush = sendQueued()
-        let pending = locked { items.filter { $0.state == .waiting }.count }
-        return DrainSummary(flush: flush, pending: UInt32(pending))
+        let (pending, held) = locked { (items.filter { $0.state == .waiting }.count, holds().count) }
+        return DrainSummary(flush: flush, pending: UInt32(pending + held), heldByDataSaver: UInt32(held))
     }
 
     public func stops() throws -> [StopRecord] {
@@ -202,7 +255,14 @@ public final class FakeDriverCore: DriverCoreProtocol, @unchecked Sendable {
 
     public func outbox() throws -> [OutboxItemRecord] {
         try enter("outbox")
-        return locked { items.filter { Self.pending($0.state) } }
+        return locked {
+            let held = holds()
+            return items.filter { Self.pending($0.state) }.map { item in
+                var item = item
+                if let reason = held[item.id] { item.reason = reason }
+                return item
+            }
+        }
     }
 
     public func outboxStats() throws -> OutboxStatsRecord {
@@ -322,7 +382,9 @@ public final class FakeDriverCore: DriverCoreProtocol, @unchecked Sendable {
     private func sendQueued() -> FlushSummary {
         let sent: [OutboxItemRecord] = locked {
             var sent: [OutboxItemRecord] = []
-            for i in items.indices where items[i].state == .queued {
+            let held = holds()
+            for i in items.indices where items[i].state == .queued && held[items[i].id] == nil {
+                if meteredNow && items[i].kind != .pod { meteredPhotoBytes += items[i].bytes }
                 items[i].state = .sent
                 items[i].attempts += 1
                 items[i].sentAtMs = Int64(Date().timeIntervalSince1970 * 1000)

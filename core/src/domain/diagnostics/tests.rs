@@ -269,6 +269,28 @@ fn images_wait_for_a_signature_and_a_disabled_image_action_is_a_problem() {
 }
 
 #[test]
+fn photos_held_by_the_data_saver_are_named_as_the_cause_and_not_a_problem() {
+    use crate::domain::reason::OutboxReason;
+    let mut f = healthy();
+    let held = |reason| OutboxItem {
+        reason: Some(reason),
+        ..item(CaptureKind::Goods, ItemState::Queued)
+    };
+    let pod = Some(item(CaptureKind::Pod, ItemState::Sent));
+    for (reason, why) in [
+        (OutboxReason::HeldUntilUnmetered, "only on Wi-Fi"),
+        (OutboxReason::HeldByBudget, "budget"),
+    ] {
+        f.consignments = vec![stop(pod.clone(), vec![held(reason)], 0.0)];
+        let c = diagnose(&f).check(CheckId::Images).cloned().unwrap();
+        assert_eq!(c.status, CheckStatus::Warning, "not a problem: {c:#?}");
+        assert!(c.summary.contains("held by the data saver"), "{c:#?}");
+        assert!(c.summary.contains(why), "{c:#?}");
+        assert!(c.action.unwrap().contains("data saver"));
+    }
+}
+
+#[test]
 fn a_pod_far_from_the_address_is_flagged_at_the_configured_distance() {
     let sent = || {
         let mut pod = item(CaptureKind::Pod, ItemState::Sent);

@@ -2,6 +2,8 @@ package com.upn.driver
 
 import com.upn.driver.core.CoreConfig
 import com.upn.driver.core.CoreException
+import com.upn.driver.core.DataSaver
+import com.upn.driver.core.DataSaverStatusRecord
 import com.upn.driver.core.ConsignmentRecord
 import com.upn.driver.core.DiagnosticsRecord
 import com.upn.driver.core.DrainCancellation
@@ -137,8 +139,8 @@ class DriverSession(
 
     /**
      * The network as last reported ([setNetwork]; `ConnectivityReporter` on Android). The core
-     * hears only [NetworkStatus.online]; [NetworkStatus.metered] is kept here for the app (e.g.
-     * to hold back optional work, or to say "on mobile data" in the UI).
+     * hears both: it syncs while [NetworkStatus.online], and on a [NetworkStatus.metered]
+     * network photos obey the data saver ([setDataSaver]); signatures always go.
      */
     val network: StateFlow<NetworkStatus> = networkState.asStateFlow()
 
@@ -146,12 +148,29 @@ class DriverSession(
     // when two threads report at once.
     private val networkLock = Any()
 
-    /** Report the network: the core syncs while it is online. Cheap; any thread. */
+    /**
+     * Report the network: the core syncs while it is online, and holds photos on a metered
+     * network as the data saver says (going unmetered sends them at once). Cheap; any thread.
+     */
     fun setNetwork(status: NetworkStatus) =
         synchronized(networkLock) {
             networkState.value = status
-            core.setOnline(status.online)
+            core.setNetwork(status.online, status.metered)
         }
+
+    /**
+     * The driver's data saver (kept across restarts): [DataSaver.Off], photos only on Wi-Fi
+     * ([DataSaver.PhotosOnUnmetered]), or a daily metered photo budget
+     * ([DataSaver.MeteredPhotoBudget], 1 MB..=10 GB, else `CoreException.InvalidInput` and
+     * nothing changes). A held photo stays queued with reason `HeldUntilUnmetered` /
+     * `HeldByBudget`: not an error.
+     */
+    suspend fun setDataSaver(policy: DataSaver) = withContext(io) { core.setDataSaver(policy) }
+
+    suspend fun dataSaver(): DataSaver = withContext(io) { core.dataSaver() }
+
+    /** The policy, the network, today's metered photo bytes and how many photos are held. */
+    suspend fun dataSaverStatus(): DataSaverStatusRecord = withContext(io) { core.dataSaverStatus() }
 
     /** Report connectivity alone; keeps the last reported [NetworkStatus.metered]. */
     fun setOnline(online: Boolean) = synchronized(networkLock) { setNetwork(networkState.value.copy(online = online)) }

@@ -12,7 +12,7 @@ import com.upn.driver.NetworkStatus
  * internet access and the app's traffic on it is not blocked (data saver, background
  * restrictions; reported from API 29), and whether it is metered (neither
  * `NET_CAPABILITY_NOT_METERED` nor, from API 30, `NET_CAPABILITY_TEMPORARILY_NOT_METERED`).
- * The core hears `online`; the session keeps `metered` in [DriverSession.network]. Only changes
+ * The session passes both to the core (`metered`: photos obey the data saver). Only changes
  * are reported (capability callbacks repeat on every signal change, and each change to online
  * wakes the core's sync at once).
  *

@@ -7,6 +7,9 @@ import com.upn.driver.core.SyncOutcome
 import com.upn.driver.core.CaptureImageRecord
 import com.upn.driver.core.CaptureKind
 import com.upn.driver.core.ConsignmentRecord
+import com.upn.driver.core.DataSaver
+import com.upn.driver.core.DataSaverStatusRecord
+import com.upn.driver.core.OutboxReason
 import com.upn.driver.core.CoreException
 import com.upn.driver.core.DiagnosisRecord
 import com.upn.driver.core.DiagnosticsRecord
@@ -80,10 +83,18 @@ class FakeDriverCore(
     @Volatile
     var stops: List<StopRecord> = stops
 
-    /** What `setOnline` last said. */
+    /** What `setOnline` / `setNetwork` last said. */
     @Volatile
     var online: Boolean = false
         private set
+
+    /** What `setNetwork` last said about metered (`setOnline` keeps it). */
+    @Volatile
+    var metered: Boolean = false
+        private set
+
+    private var dataSaver: DataSaver = DataSaver.Off
+    private var meteredPhotoBytes: ULong = 0u
 
     /** Every call made on the fake, in order. */
     val calls: List<FakeCall> get() = recorded.toList()
@@ -152,6 +163,54 @@ class FakeDriverCore(
 
     override fun isOnline(): Boolean = online
 
+    override fun setNetwork(
+        online: Boolean,
+        metered: Boolean,
+    ) {
+        recorded.add(FakeCall("setNetwork", listOf(online, metered)))
+        if (!synchronized(lock) { shutDown }) {
+            this.online = online
+            this.metered = metered
+        }
+    }
+
+    /** Like the core: a budget outside 1 MB..=10 GB throws `InvalidInput` and changes nothing. */
+    override fun setDataSaver(policy: DataSaver) {
+        enter("setDataSaver", policy)
+        if (policy is DataSaver.MeteredPhotoBudget && policy.bytesPerDay !in 1_000_000uL..10_000_000_000uL) {
+            throw CoreException.InvalidInput("data_saver.bytes_per_day", "${policy.bytesPerDay} bytes is out of range; give 1 MB to 10 GB")
+        }
+        synchronized(lock) { dataSaver = policy }
+    }
+
+    override fun dataSaver(): DataSaver {
+        enter("dataSaver")
+        return synchronized(lock) { dataSaver }
+    }
+
+    override fun dataSaverStatus(): DataSaverStatusRecord {
+        enter("dataSaverStatus")
+        return synchronized(lock) {
+            DataSaverStatusRecord(policy = dataSaver, online = online, metered = metered, meteredPhotoBytesToday = meteredPhotoBytes, held = holds().size.toUInt())
+        }
+    }
+
+    /** The queued photos the data saver holds now, with the reason (call under [lock]). */
+    private fun holds(): Map<String, OutboxReason> {
+        if (!metered) return emptyMap()
+        var spent = meteredPhotoBytes
+        val held = mutableMapOf<String, OutboxReason>()
+        for (item in items.filter { it.kind != CaptureKind.POD && it.state == OutboxState.QUEUED }) {
+            when (val policy = dataSaver) {
+                DataSaver.Off -> {}
+                DataSaver.PhotosOnUnmetered -> held[item.id] = OutboxReason.HeldUntilUnmetered
+                is DataSaver.MeteredPhotoBudget ->
+                    if (spent + item.bytes > policy.bytesPerDay) held[item.id] = OutboxReason.HeldByBudget else spent += item.bytes
+            }
+        }
+        return held
+    }
+
     override suspend fun importNow(): ImportSummary {
         enter("importNow")
         return onImportNow()
@@ -169,6 +228,7 @@ class FakeDriverCore(
             flush = flush,
             flushError = null,
             pending = pending,
+            heldByDataSaver = synchronized(lock) { holds().size.toUInt() },
             tracking = null,
             trackingError = null,
         )
@@ -192,7 +252,10 @@ class FakeDriverCore(
     override suspend fun drain(deadlineMs: ULong): DrainSummary {
         enter("drain", deadlineMs)
         val flush = sendQueued()
-        return DrainSummary(flush = flush, pending = synchronized(lock) { items.count { it.state == OutboxState.WAITING }.toUInt() })
+        return synchronized(lock) {
+            val held = holds().size.toUInt()
+            DrainSummary(flush = flush, pending = items.count { it.state == OutboxState.WAITING }.toUInt() + held, heldByDataSaver = held)
+        }
     }
 
     override suspend fun drainCancellable(
@@ -200,7 +263,7 @@ class FakeDriverCore(
         cancellation: DrainCancellation,
     ): DrainSummary = if (cancellation.isCancelled()) {
         enter("drainCancellable", deadlineMs)
-        DrainSummary(flush = FlushSummary(sent = 0u, retrying = 0u, needsAttention = 0u, paused = 0u, ended = FlushEnd.CANCELLED), pending = synchronized(lock) { items.count { it.state == OutboxState.QUEUED || it.state == OutboxState.WAITING }.toUInt() })
+        DrainSummary(flush = FlushSummary(sent = 0u, retrying = 0u, needsAttention = 0u, paused = 0u, ended = FlushEnd.CANCELLED), pending = synchronized(lock) { items.count { it.state == OutboxState.QUEUED || it.state == OutboxState.WAITING }.toUInt() }, heldByDataSaver = synchronized(lock) { holds().size.toUInt() })
     } else {
         drain(deadlineMs)
     }
@@ -286,7 +349,10 @@ class FakeDriverCore(
 
     override fun outbox(): List<OutboxItemRecord> {
         enter("outbox")
-        return synchronized(lock) { items.filter { it.state.pending() } }
+        return synchronized(lock) {
+            val held = holds()
+            items.filter { it.state.pending() }.map { item -> held[item.id]?.let { item.copy(reason = it) } ?: item }
+        }
     }
 
     override fun outboxStats(): OutboxStatsRecord {
@@ -428,11 +494,16 @@ class FakeDriverCore(
         return item
     }
 
-    /** "Sends" every queued item: SENT, with a reference, announced with its progress. */
+    /**
+     * "Sends" every queued item the data saver does not hold: SENT, with a reference, announced
+     * with its progress. Photos sent on metered count against the budget.
+     */
     private fun sendQueued(): FlushSummary {
         val sent =
             synchronized(lock) {
-                items.indices.filter { items[it].state == OutboxState.QUEUED }.map { i ->
+                val held = holds()
+                items.indices.filter { items[it].state == OutboxState.QUEUED && items[it].id !in held }.map { i ->
+                    if (metered && items[i].kind != CaptureKind.POD) meteredPhotoBytes += items[i].bytes
                     items[i].copy(state = OutboxState.SENT, attempts = items[i].attempts + 1u, sentAtMs = System.currentTimeMillis(), upnReference = "FAKE-${items[i].id}").also { items[i] = it }
                 }
             }
