@@ -931,6 +931,9 @@ fn orient_matches_the_exif_definitions_across_tiles_for_every_orientation() {
         };
         for o in 1..=8u8 {
             let r = decode::orient(p.clone(), o);
+            // A reused buffer, longer and full of other bytes, gives the same image.
+            let reused = decode::orient_into(p.clone(), o, vec![0xAA; 3 * w * h * channels]);
+            assert_eq!(reused, r, "{o}");
             let (ow, oh) = if o >= 5 { (h, w) } else { (w, h) };
             assert_eq!((r.width as usize, r.height as usize), (ow, oh), "{o}");
             for y in 0..oh {
