@@ -1,7 +1,7 @@
-//! `cargo xtask bench [--rounds N] [--deliveries N] [--knobs] [--skip-aarch64] [--only 3,4]`:
+//! `cargo xtask bench [--rounds N] [--deliveries N] [--knobs] [--skip-aarch64] [--only 1,8]`:
 //! the benchmark table of issue 11. Not part of `cargo xtask test` or CI. `--only` measures just
-//! the rows listed (numbers 1-8) and leaves `docs/benchmarks.md` alone: a partial table is
-//! printed and written to `target/bench/bench.json` only.
+//! the rows listed (numbers 1-8) and builds only what they need; a partial table is printed and
+//! written to `target/bench/bench.json`, never to `docs/benchmarks.md`.
 //!
 //! Builds `upn-bench` and `upn-ffi` in release (the shipped profile), generates the seeded
 //! inputs into `target/bench/inputs`, and runs every measured operation as a child process of
@@ -148,49 +148,65 @@ impl Row {
 
 pub fn bench(args: &[String]) -> Result {
     let o = Options::parse(args)?;
+    let measured = (1..=7).any(|row| o.wants(row));
     if o.wants(1) {
         ensure_packages(PACKAGES)?;
     }
-    let mut build = vec!["build", "--release", "-p", "upn-bench"];
+    let mut build = vec!["build", "--release"];
+    if measured {
+        build.extend(["-p", "upn-bench"]);
+    }
     if o.wants(8) {
         build.extend(["-p", "upn-ffi"]);
     }
     run_with(&cargo(), &build, &[])?;
-    let b = Bench::new()?;
     let mut rows = Vec::new();
-    if o.wants(1) {
-        rows.extend(b.rendition(o.rounds)?);
+    if measured {
+        let b = Bench::new()?;
+        if o.wants(1) {
+            rows.extend(b.rendition(o.rounds)?);
+        }
+        if o.wants(2) {
+            rows.extend(b.capture()?);
+        }
+        if o.wants(3) {
+            rows.extend(b.flush(o.deliveries)?);
+        }
+        if (4..=7).any(|row| o.wants(row)) {
+            rows.extend(b.store_rows(o.rounds, &o)?);
+        }
     }
-    if o.wants(2) {
-        rows.extend(b.capture()?);
-    }
-    if o.wants(3) {
-        rows.extend(b.flush(o.deliveries)?);
-    }
-    rows.extend(b.store_rows(o.rounds, &o)?);
-    let mut sizes = Vec::new();
     if o.wants(8) {
-        sizes.push((
-            "x86_64-unknown-linux-gnu".to_string(),
-            cdylib_size(&target_dir().join("release"), "strip")?,
-        ));
-    }
-    if o.wants(8) && o.aarch64 {
-        sizes.push((AARCH64.to_string(), aarch64_size(&[], &target_dir())?));
-    }
-    for (target, bytes) in &sizes {
-        rows.push(Row::limit(
-            "8",
-            &format!("stripped cdylib, {target}"),
-            *bytes as f64 / 1e6,
-            "MB",
-            8.0,
-        ));
+        rows.extend(size_rows(o.aarch64)?);
     }
     let knobs = if o.knobs { knob_sizes()? } else { Vec::new() };
     let table = render(&rows, &knobs);
     println!("\n{table}");
     write_outputs(&rows, &knobs, &table, o.only.is_none())
+}
+
+/// Row 8: the stripped cdylib of the release build just made, x86_64 and (unless skipped)
+/// aarch64.
+fn size_rows(aarch64: bool) -> Result<Vec<Row>> {
+    let mut sizes = vec![(
+        "x86_64-unknown-linux-gnu".to_string(),
+        cdylib_size(&target_dir().join("release"), "strip")?,
+    )];
+    if aarch64 {
+        sizes.push((AARCH64.to_string(), aarch64_size(&[], &target_dir())?));
+    }
+    Ok(sizes
+        .iter()
+        .map(|(target, bytes)| {
+            Row::limit(
+                "8",
+                &format!("stripped cdylib, {target}"),
+                *bytes as f64 / 1e6,
+                "MB",
+                8.0,
+            )
+        })
+        .collect())
 }
 
 struct Bench {
@@ -670,46 +686,51 @@ fn aarch64_size(overrides: &[(&str, String)], target: &Path) -> Result<u64> {
     )
 }
 
-/// Each profile knob alone on top of the chosen profile (root Cargo.toml; its own size is row 8), as
-/// `CARGO_PROFILE_RELEASE_*` overrides. panic=abort is not among them: the FFI catches panics
-/// with catch_unwind at every export, which abort would turn into a crash of the app.
+/// Each profile knob alone on top of the chosen profile (root Cargo.toml; its own size is row 8),
+/// as overrides of the `size-knob` profile (release plus the knob). panic=abort is not among
+/// them: the FFI catches panics with catch_unwind at every export, which abort would turn into a
+/// crash of the app.
 const KNOBS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "the release profile itself (opt-level=s, lto=fat, codegen-units=1)",
+        &[],
+    ),
     (
         "previous profile (opt-level=3, lto=thin, codegen-units=4)",
         &[
-            ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3"),
-            ("CARGO_PROFILE_RELEASE_LTO", "thin"),
-            ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "4"),
+            ("CARGO_PROFILE_SIZE_KNOB_OPT_LEVEL", "3"),
+            ("CARGO_PROFILE_SIZE_KNOB_LTO", "thin"),
+            ("CARGO_PROFILE_SIZE_KNOB_CODEGEN_UNITS", "4"),
         ],
     ),
-    ("opt-level=3", &[("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3")]),
-    ("opt-level=z", &[("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")]),
-    ("lto=thin", &[("CARGO_PROFILE_RELEASE_LTO", "thin")]),
+    ("opt-level=3", &[("CARGO_PROFILE_SIZE_KNOB_OPT_LEVEL", "3")]),
+    ("opt-level=z", &[("CARGO_PROFILE_SIZE_KNOB_OPT_LEVEL", "z")]),
+    ("lto=thin", &[("CARGO_PROFILE_SIZE_KNOB_LTO", "thin")]),
+    ("lto=off", &[("CARGO_PROFILE_SIZE_KNOB_LTO", "off")]),
     (
         "codegen-units=16",
-        &[("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")],
+        &[("CARGO_PROFILE_SIZE_KNOB_CODEGEN_UNITS", "16")],
     ),
 ];
 
-/// (knob, x86_64 bytes) for each knob, each built in its own target folder.
+/// (knob, x86_64 bytes) for each knob. One target folder for all of them (each knob's
+/// artifacts are kept apart by cargo's hashes, so a repeated run is cached), the lib measured
+/// right after its build.
 fn knob_sizes() -> Result<Vec<(String, u64)>> {
+    let folder = target_dir().join("bench").join("size");
     let mut sizes = Vec::new();
     for (name, vars) in KNOBS {
-        let slug: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let folder = target_dir().join("bench").join("size").join(slug);
+        eprintln!("cdylib knob: {name}");
         let mut env: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
         env.push(("CARGO_TARGET_DIR", path_str(&folder)));
         run_with(
             &cargo(),
-            &["build", "--release", "-p", "upn-ffi", "--lib"],
+            &["build", "--profile", "size-knob", "-p", "upn-ffi", "--lib"],
             &env,
         )?;
         sizes.push((
             name.to_string(),
-            cdylib_size(&folder.join("release"), "strip")?,
+            cdylib_size(&folder.join("size-knob"), "strip")?,
         ));
     }
     Ok(sizes)
@@ -761,8 +782,8 @@ fn json_number(x: Option<f64>) -> String {
         .unwrap_or_else(|| "null".into())
 }
 
-/// Writes the JSON, and `docs/benchmarks.md` when the table is complete (`full`).
-fn write_outputs(rows: &[Row], knobs: &[(String, u64)], table: &str, full: bool) -> Result {
+/// `complete`: every row was measured, so the table replaces `docs/benchmarks.md`.
+fn write_outputs(rows: &[Row], knobs: &[(String, u64)], table: &str, complete: bool) -> Result {
     let machine = machine();
     let mut json = String::from("{\n  \"machine\": {");
     let fields: Vec<String> = machine
@@ -793,9 +814,9 @@ fn write_outputs(rows: &[Row], knobs: &[(String, u64)], table: &str, full: bool)
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("bench.json"), json).map_err(|e| e.to_string())?;
-    if !full {
+    if !complete {
         eprintln!(
-            "wrote {} (a partial table: docs/benchmarks.md left as it was)",
+            "wrote {} (a partial table: docs/benchmarks.md is left as it is)",
             dir.join("bench.json").display()
         );
         return Ok(());

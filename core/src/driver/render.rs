@@ -1,7 +1,9 @@
 //! The background renderer: after a photo's capture has returned (and at open, for any left
 //! from before a crash), its upload rendition (`blobs/{id}.upload`) is made, one photo at a
 //! time, on a thread of its own at low priority, so it is ready before the network is and the
-//! flush only reads it. The full decode runs here: a photo that cannot be rendered becomes
+//! flush only reads it. The flush never waits for this thread: when it needs a photo this thread
+//! is still on, it renders the photo itself at normal priority, and the first rendition
+//! published is the file (`sync/render.rs`). The full decode runs here: a photo that cannot be rendered becomes
 //! `needs_attention` at once with the reason (compare-and-set: one `sending` or discarded
 //! meanwhile is left alone), and listeners hear of it while the driver is still at the door.
 //! Anything else (an unreadable original, a full disk) is left to the flush, which decides as
@@ -18,6 +20,7 @@ use crate::failpoint;
 use crate::media::{self, MediaError, MediaLimits, Rendition};
 use crate::store::captures::{Capture, Outcome};
 use crate::sync::outbox::{local_failure, rendition_error};
+use crate::sync::render::{Maker, Published};
 
 struct Job {
     original: Vec<u8>,
@@ -39,6 +42,7 @@ impl Renderer {
             .spawn(move || {
                 lower_priority();
                 for job in queue {
+                    failpoint::hit("render.mid_render");
                     let rendition = media::photo_rendition(&job.original, &job.limits);
                     let _ = job.reply.send(rendition);
                 }
@@ -145,26 +149,19 @@ async fn render_one(shared: &Arc<Shared>, capture: &Capture) -> Result<bool> {
     }
 }
 
-/// Keeps the rendition and records it on the row, compare-and-set. When the row moved
-/// meanwhile: claimed by the flush (which makes the same file itself), or discarded (then the
-/// file is nobody's and goes).
+/// Publishes the rendition (see `RenderClaims::publish`): true when it became the file. It
+/// loses when the flush, not waiting for this niced thread, rendered and recorded the photo
+/// first, and is refused when the photo was discarded or sent meanwhile; either way nothing of
+/// it stays on disk.
 fn record(shared: &Arc<Shared>, capture: &Capture, rendition: &Rendition) -> Result<bool> {
-    let blob = shared
-        .blobs
-        .write(&format!("{}.upload", capture.id), &rendition.bytes)?;
-    failpoint::hit("render.before_record");
-    let mut store = shared.store()?;
-    if store.set_background_rendition(&capture.id, &blob)? {
-        return Ok(true);
-    }
-    let live = store
-        .capture(&capture.id)?
-        .is_some_and(|c| c.state.is_live());
-    drop(store);
-    if !live {
-        shared.blobs.remove(&blob.name);
-    }
-    Ok(false)
+    let published = shared.renders.publish(
+        &shared.store,
+        &shared.blobs,
+        &capture.id,
+        &rendition.bytes,
+        Maker::Background,
+    )?;
+    Ok(matches!(published, Published::Won(_)))
 }
 
 impl super::Driver {

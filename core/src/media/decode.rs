@@ -259,14 +259,6 @@ fn push_row(out: &mut Vec<u8>, row: &[u8], in_channels: usize, width: u32) {
 // ---------------------------------------------------------------------------------------------
 // Geometry
 
-fn pixel_type(channels: usize) -> fir::PixelType {
-    if channels == 1 {
-        fir::PixelType::U8
-    } else {
-        fir::PixelType::U8x3
-    }
-}
-
 fn resize_error(e: impl std::fmt::Display) -> MediaError {
     MediaError::undecodable(format!("resizing failed: {e}"))
 }
@@ -279,16 +271,30 @@ pub(super) fn resize(
     height: u32,
     filter: fir::FilterType,
 ) -> Result<Plane, MediaError> {
+    resize_reusing(plane, crop, width, height, filter).map(|(plane, _)| plane)
+}
+
+/// [`resize`], also handing back the source's buffer (empty when nothing was resized): the
+/// next step can write into memory already paged in instead of faulting in fresh pages.
+pub(super) fn resize_reusing(
+    plane: Plane,
+    crop: Option<(u32, u32, u32, u32)>,
+    width: u32,
+    height: u32,
+    filter: fir::FilterType,
+) -> Result<(Plane, Vec<u8>), MediaError> {
     let whole = (0, 0, plane.width, plane.height);
     let crop = crop.unwrap_or(whole);
     if crop == whole && (width, height) == (plane.width, plane.height) {
-        return Ok(plane);
+        return Ok((plane, Vec::new()));
     }
-    let pixel_type = pixel_type(plane.channels);
     let channels = plane.channels;
-    let src = fir::images::Image::from_vec_u8(plane.width, plane.height, plane.data, pixel_type)
-        .map_err(resize_error)?;
-    let mut dst = fir::images::Image::new(width, height, pixel_type);
+    let len = (width as usize)
+        .checked_mul(height as usize)
+        .and_then(|n| n.checked_mul(channels))
+        .ok_or_else(alloc_failed)?;
+    let mut out = reserve(len)?;
+    out.resize(len, 0);
     let options = fir::ResizeOptions::new()
         .resize_alg(fir::ResizeAlg::Convolution(filter))
         .crop(
@@ -297,10 +303,30 @@ pub(super) fn resize(
             f64::from(crop.2),
             f64::from(crop.3),
         );
-    fir::Resizer::new()
-        .resize(&src, &mut dst, &options)
+    // Typed, for the two pixel types a plane has: the untyped `Resizer::resize` instantiates
+    // the resampler for every pixel type fast_image_resize knows (~2.5 MB of the cdylib).
+    if channels == 1 {
+        resize_typed::<fir::pixels::U8>(&plane, &mut out, width, height, &options)?;
+    } else {
+        resize_typed::<fir::pixels::U8x3>(&plane, &mut out, width, height, &options)?;
+    }
+    Ok((Plane::new(width, height, channels, out)?, plane.data))
+}
+
+fn resize_typed<P: fir::pixels::InnerPixel + fir::PixelTrait>(
+    plane: &Plane,
+    out: &mut [u8],
+    width: u32,
+    height: u32,
+    options: &fir::ResizeOptions,
+) -> Result<(), MediaError> {
+    let src = fir::images::TypedImageRef::<P>::from_buffer(plane.width, plane.height, &plane.data)
         .map_err(resize_error)?;
-    Plane::new(width, height, channels, dst.into_vec())
+    let mut dst =
+        fir::images::TypedImage::<P>::from_buffer(width, height, out).map_err(resize_error)?;
+    fir::Resizer::new()
+        .resize_typed(&src, &mut dst, options)
+        .map_err(resize_error)
 }
 
 /// The size that fits `width` x `height` into a `max_long` square box, keeping the aspect ratio
@@ -324,32 +350,85 @@ pub(super) fn fit(width: u32, height: u32, max_long: u32) -> (u32, u32) {
 /// Applies EXIF orientation `o` (1..=8) so the image is upright. Orientations 5..=8 swap width and
 /// height.
 pub(super) fn orient(plane: Plane, o: u8) -> Plane {
+    orient_into(plane, o, Vec::new())
+}
+
+/// [`orient`], writing into `buffer` (reused: its memory is already paged in).
+pub(super) fn orient_into(plane: Plane, o: u8, buffer: Vec<u8>) -> Plane {
     if !(2..=8).contains(&o) {
         return plane;
     }
-    let (w, h, ch) = (plane.width as usize, plane.height as usize, plane.channels);
+    let (w, h) = (plane.width as usize, plane.height as usize);
     let (ow, oh) = if o >= 5 { (h, w) } else { (w, h) };
-    let mut data = Vec::with_capacity(plane.data.len());
-    for y in 0..oh {
-        for x in 0..ow {
-            // Source pixel of output (x, y). See the EXIF spec's row/column definitions.
-            let (sx, sy) = match o {
-                2 => (w - 1 - x, y),
-                3 => (w - 1 - x, h - 1 - y),
-                4 => (x, h - 1 - y),
-                5 => (y, x),
-                6 => (y, h - 1 - x),
-                7 => (w - 1 - y, h - 1 - x),
-                _ => (w - 1 - y, x), // 8
-            };
-            let i = (sy * w + sx) * ch;
-            data.extend_from_slice(&plane.data[i..i + ch]);
-        }
-    }
+    // Output (x, y) comes from source pixel `start + x * step_x + y * step_y` (row-major, in
+    // pixels); see the EXIF spec's row/column definitions.
+    let (w_, h_) = (w as isize, h as isize);
+    let (start, step_x, step_y): (isize, isize, isize) = match o {
+        2 => (w_ - 1, -1, w_),
+        3 => ((h_ - 1) * w_ + w_ - 1, -1, -w_),
+        4 => ((h_ - 1) * w_, 1, -w_),
+        5 => (0, w_, 1),
+        6 => ((h_ - 1) * w_, -w_, 1),
+        7 => ((h_ - 1) * w_ + w_ - 1, -w_, -1),
+        _ => (w_ - 1, w_, -1), // 8
+    };
+    let map = Mapping {
+        ow,
+        oh,
+        start,
+        step_x,
+        step_y,
+    };
+    let data = match plane.channels {
+        1 => map.apply::<1>(&plane.data, buffer),
+        _ => map.apply::<3>(&plane.data, buffer),
+    };
     Plane {
         width: ow as u32,
         height: oh as u32,
-        channels: ch,
+        channels: plane.channels,
         data,
+    }
+}
+
+/// Where each output pixel of [`orient`] comes from.
+struct Mapping {
+    ow: usize,
+    oh: usize,
+    start: isize,
+    step_x: isize,
+    step_y: isize,
+}
+
+impl Mapping {
+    /// Copies pixels of `N` bytes in square tiles, so a rotation reads each source cache line
+    /// while it is still cached instead of striding down whole columns (with the buffer reuse,
+    /// about 12 ms -> 5 ms of CPU for a 1600x1200 rendition under perf here).
+    fn apply<const N: usize>(&self, src: &[u8], mut out: Vec<u8>) -> Vec<u8> {
+        const TILE: usize = 32;
+        let len = self.ow * self.oh * N;
+        // Every byte is written below (each output pixel once), so a buffer that is long enough
+        // is only cut to length, not cleared first.
+        if out.len() >= len {
+            out.truncate(len);
+        } else {
+            out.clear();
+            out.resize(len, 0);
+        }
+        for ty in (0..self.oh).step_by(TILE) {
+            for tx in (0..self.ow).step_by(TILE) {
+                for y in ty..(ty + TILE).min(self.oh) {
+                    let row = self.start + y as isize * self.step_y;
+                    let x_end = (tx + TILE).min(self.ow);
+                    let dst = &mut out[(y * self.ow + tx) * N..(y * self.ow + x_end) * N];
+                    for (x, px) in (tx..x_end).zip(dst.chunks_exact_mut(N)) {
+                        // In range: the mapping is a bijection of the source's pixels.
+                        let i = (row + x as isize * self.step_x) as usize * N;
+                        px.copy_from_slice(&src[i..i + N]);
+                    }
+                }
+            }
+        }
+        out
     }
 }

@@ -34,9 +34,10 @@ pub(super) fn rendition(bytes: &[u8], limits: &MediaLimits) -> Result<Rendition,
         ImageFormat::Jpeg => decode::decode_jpeg(bytes, &info, Some((width, height)), limits)?,
         ImageFormat::Png => decode::decode_png(bytes, &info)?,
     };
-    let plane = decode::resize(plane, None, width, height, FilterType::Lanczos3)?;
-    // Rotating the small image is far cheaper than rotating the source.
-    let plane = decode::orient(plane, info.orientation);
+    let (plane, spare) = decode::resize_reusing(plane, None, width, height, FilterType::Lanczos3)?;
+    // Rotating the small image is far cheaper than rotating the source; into the source's
+    // buffer, already paged in (a fresh one costs a page fault per 4 KiB).
+    let plane = decode::orient_into(plane, info.orientation, spare);
     let bytes = encode_jpeg(&plane, limits.jpeg_quality)?;
     Ok(Rendition {
         bytes,

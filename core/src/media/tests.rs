@@ -917,6 +917,49 @@ fn orient_maps_pixels_exactly() {
     assert_eq!(decode::orient(p.clone(), 1), p);
 }
 
+#[test]
+fn orient_matches_the_exif_definitions_across_tiles_for_every_orientation() {
+    // Larger than one copy tile, odd sides: every tile edge case, grey and RGB.
+    let (w, h) = (71usize, 38usize);
+    for channels in [1usize, 3] {
+        let data: Vec<u8> = (0..w * h * channels).map(|i| (i * 7 % 251) as u8).collect();
+        let p = Plane {
+            width: w as u32,
+            height: h as u32,
+            channels,
+            data,
+        };
+        for o in 1..=8u8 {
+            let r = decode::orient(p.clone(), o);
+            // A reused buffer, longer and full of other bytes, gives the same image.
+            let reused = decode::orient_into(p.clone(), o, vec![0xAA; 3 * w * h * channels]);
+            assert_eq!(reused, r, "{o}");
+            let (ow, oh) = if o >= 5 { (h, w) } else { (w, h) };
+            assert_eq!((r.width as usize, r.height as usize), (ow, oh), "{o}");
+            for y in 0..oh {
+                for x in 0..ow {
+                    let (sx, sy) = match o {
+                        1 => (x, y),
+                        2 => (w - 1 - x, y),
+                        3 => (w - 1 - x, h - 1 - y),
+                        4 => (x, h - 1 - y),
+                        5 => (y, x),
+                        6 => (y, h - 1 - x),
+                        7 => (w - 1 - y, h - 1 - x),
+                        _ => (w - 1 - y, x),
+                    };
+                    let (i, j) = ((sy * w + sx) * channels, (y * ow + x) * channels);
+                    assert_eq!(
+                        r.data[j..j + channels],
+                        p.data[i..i + channels],
+                        "{o} {x} {y}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signatures
 

@@ -493,18 +493,20 @@ impl Store {
             .and_then(|v| serde_json::from_str(&v).ok()))
     }
 
-    /// Records the rendition of a claimed capture (only while it is being sent).
+    /// Records the rendition of a claimed capture (only while it is being sent), unless one is
+    /// recorded already (`sync::render::RenderClaims::publish`: the first maker's wins).
     pub fn set_upload_rendition(&mut self, id: &str, upload: &BlobRef) -> Result<bool> {
-        self.record_rendition(id, upload, "state = 'sending'")
+        self.record_rendition(id, upload, "state = 'sending' AND upload_file IS NULL")
     }
 
     /// Records a rendition made in the background, only on an unsent photo that has none yet
-    /// (compare-and-set: a photo claimed, discarded or rendered meanwhile is left alone).
+    /// (compare-and-set: a photo discarded or rendered meanwhile is left alone; one the flush
+    /// claimed meanwhile takes it, and the flush then uploads this file).
     pub fn set_background_rendition(&mut self, id: &str, upload: &BlobRef) -> Result<bool> {
         self.record_rendition(
             id,
             upload,
-            "state IN ('waiting', 'queued') AND upload_file IS NULL",
+            "state IN ('waiting', 'queued', 'sending') AND upload_file IS NULL",
         )
     }
 

@@ -37,7 +37,7 @@ use crate::store::blobs::Blobs;
 use crate::store::captures::{Capture, Outcome};
 use crate::store::Store;
 use crate::sync::import::lock;
-use crate::sync::render::RenderClaims;
+use crate::sync::render::{Maker, Published, RenderClaims};
 use crate::upn::wire::{ImageQuery, PodSubmission, WireGpsFix};
 use crate::upn::{Progress, UpnApi, UpnError};
 
@@ -491,13 +491,16 @@ impl<A: UpnApi> Flush<'_, A> {
         Ok(outcome)
     }
 
-    /// The upload rendition, made now (off the capture path) if it is not made yet. The
-    /// render claim keeps the background renderer off this capture meanwhile.
+    /// The upload rendition, made now (off the capture path) if it is not made yet. Never
+    /// waits for the background renderer: it runs niced, and under CPU pressure the upload
+    /// would stall behind it. When it holds this capture, the flush renders it too, at normal
+    /// priority, and the first rendition published is the one uploaded
+    /// (`RenderClaims::publish`). The flush's own claim keeps the renderer from starting it.
     async fn upload_bytes(&self, capture: &Capture) -> Result<Vec<u8>> {
-        let _claim = self.renders.claim(&capture.id).await;
         if let Some(upload) = &capture.upload {
             return self.blobs.read_verified(&upload.name, &upload.sha256);
         }
+        let _claim = self.renders.try_claim(&capture.id);
         let original = self
             .blobs
             .read_verified(&capture.original.name, &capture.original.sha256)?;
@@ -513,10 +516,23 @@ impl<A: UpnApi> Flush<'_, A> {
             disk_full: false,
         })?
         .map_err(rendition_error)?;
-        let name = format!("{}.upload", capture.id);
-        let blob = self.blobs.write(&name, &rendition.bytes)?;
-        lock(self.store)?.set_upload_rendition(&capture.id, &blob)?;
-        Ok(rendition.bytes)
+        failpoint::hit("outbox.rendition_made");
+        let published = self.renders.publish(
+            self.store,
+            self.blobs,
+            &capture.id,
+            &rendition.bytes,
+            Maker::Flush,
+        )?;
+        match published {
+            Published::Won(_) => Ok(rendition.bytes),
+            // The renderer's was recorded first: upload that file, which the row names.
+            Published::Lost(blob) => self.blobs.read_verified(&blob.name, &blob.sha256),
+            Published::Refused => Err(Error::Storage {
+                reason: "the capture changed while its upload was prepared".into(),
+                disk_full: false,
+            }),
+        }
     }
 
     /// The POD body. Every field comes from the stored row, and `image_count` is frozen at

@@ -1,18 +1,77 @@
-//! Who is making a capture's upload rendition right now. The background renderer
-//! (`driver/render.rs`) and the flush's preparation both make `blobs/{id}.upload`; a claim here
-//! keeps them from rendering (and writing) the same capture at once. The renderer skips a
-//! capture the flush holds; the flush waits for the renderer's claim to end and then uses what
-//! it recorded.
+//! Who makes a capture's upload rendition, and whose file wins. The background renderer
+//! (`driver/render.rs`) and the flush's preparation both make `blobs/{id}.upload`.
+//!
+//! - A claim says "rendering this one now". The renderer waits for the flush's claim (then finds
+//!   the rendition made); the flush never waits for the renderer's: the renderer runs niced and a
+//!   busy phone may starve it for seconds, so the flush renders the photo itself at normal
+//!   priority, and both may be rendering the same photo at once.
+//! - [`RenderClaims::publish`] decides which of the two renditions becomes the file: whoever
+//!   publishes first, under one lock, writes the file (temporary name, fsync, rename, directory
+//!   fsync) and records it compare-and-set on `upload_file IS NULL`; the later one finds it
+//!   recorded, writes nothing and uses the recorded file. So there is exactly one rendition
+//!   file, and the row's sha256 is always that file's.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+use crate::domain::outbox::ItemState;
+use crate::error::Result;
+use crate::failpoint;
+use crate::store::blobs::{BlobRef, Blobs};
+use crate::store::Store;
+use crate::sync::import::lock;
+
 #[derive(Debug, Default)]
 pub struct RenderClaims {
     ids: Mutex<HashSet<String>>,
     released: Notify,
+    /// Held from reading the row to recording the file: one publisher at a time, so the two
+    /// makers never write the same file name at once.
+    publishing: Mutex<()>,
+}
+
+/// Who made a rendition: decides which rows may take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Maker {
+    /// The flush, for a capture it has claimed (`sending`).
+    Flush,
+    /// The background renderer, for an unsent photo (possibly claimed by the flush meanwhile:
+    /// then the flush uses this file if it is first).
+    Background,
+}
+
+impl Maker {
+    fn may_record(self, state: ItemState) -> bool {
+        match self {
+            Maker::Flush => state == ItemState::Sending,
+            Maker::Background => matches!(
+                state,
+                ItemState::Waiting | ItemState::Queued | ItemState::Sending
+            ),
+        }
+    }
+
+    /// Where a test holds this maker between writing the file and recording it.
+    fn before_record(self) -> &'static str {
+        match self {
+            Maker::Flush => "outbox.rendition_before_record",
+            Maker::Background => "render.before_record",
+        }
+    }
+}
+
+/// What [`RenderClaims::publish`] did with a rendition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// This rendition is the file now, recorded on the row.
+    Won(BlobRef),
+    /// Another maker's was recorded first: that one is the file; this one was never written.
+    Lost(BlobRef),
+    /// The row cannot take a rendition from this maker (discarded, sent, not claimed): nothing
+    /// is written.
+    Refused,
 }
 
 /// Held while a capture's rendition is made; dropping it lets the next one in.
@@ -52,6 +111,46 @@ impl RenderClaims {
 }
 
 impl RenderClaims {
+    /// Makes `bytes` the upload rendition of capture `id`, unless one is recorded already (see
+    /// the module's comment). The file is durable before the row names it; a row that moves
+    /// between the write and the record (a discard) takes nothing, and the file goes.
+    pub fn publish(
+        &self,
+        store: &Mutex<Store>,
+        blobs: &Blobs,
+        id: &str,
+        bytes: &[u8],
+        maker: Maker,
+    ) -> Result<Published> {
+        // Only file and row work happens under it, never a render: nobody waits for long.
+        let _one = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(capture) = lock(store)?.capture(id)? else {
+            return Ok(Published::Refused);
+        };
+        if let Some(upload) = capture.upload {
+            return Ok(Published::Lost(upload));
+        }
+        if !maker.may_record(capture.state) {
+            return Ok(Published::Refused);
+        }
+        let blob = blobs.write(&format!("{id}.upload"), bytes)?;
+        failpoint::hit(maker.before_record());
+        let recorded = {
+            let mut store = lock(store)?;
+            match maker {
+                Maker::Flush => store.set_upload_rendition(id, &blob)?,
+                Maker::Background => store.set_background_rendition(id, &blob)?,
+            }
+        };
+        if recorded {
+            return Ok(Published::Won(blob));
+        }
+        // Every writer of `upload_file` publishes under this lock, so nobody else's file is
+        // under this name: the row just moved (discarded), and the file is nobody's.
+        blobs.remove(&blob.name);
+        Ok(Published::Refused)
+    }
+
     /// Returns once nobody holds a claim (whatever was being rendered is recorded or cleaned).
     pub async fn idle(&self) {
         loop {

@@ -1,0 +1,222 @@
+//! The flush never waits for the niced background renderer (issue 11): when the flush needs a
+//! photo the renderer is still on, it renders the photo itself at normal priority, and exactly
+//! one of the two renditions becomes `blobs/{id}.upload` (the first published), the row's
+//! sha256 is that file's and the upload is those bytes. Race windows are opened with hooks on
+//! `render.mid_render` (inside the renderer's thread), `outbox.rendition_made` (the flush's own
+//! rendition made, not yet published) and `render.before_record`; this file is the only one
+//! registering them, and its tests run one at a time (`serial`).
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use upn_core::domain::outbox::{CaptureKind, ItemState};
+use upn_core::failpoint::HookGuard;
+use upn_core::{Driver, DriverConfig};
+use upn_e2e::{blob_files, manual_clock, photo, signature, sim, upn_config, TestDriver};
+use upn_sim::{SimConfig, SimHandle};
+
+/// Long enough for any machine; a test waits this long only when it is failing.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn small() -> SimHandle {
+    sim(SimConfig {
+        seed: 43,
+        consignments: 2,
+        ..SimConfig::default()
+    })
+}
+
+fn open(sim: &SimHandle) -> TestDriver {
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = DriverConfig::new(data.path(), upn_config(sim));
+    assert!(config.background_renditions, "the renderer runs by default");
+    let driver = Driver::open_with_clock(config, manual_clock()).expect("open");
+    driver.import_now().expect("import");
+    TestDriver { driver, data }
+}
+
+/// A hook that, the `nth` time `name` is hit (from 1), says so and then holds that thread until
+/// the test lets it go (or, on a failing run, for a long while). Other hits pass.
+struct Hold {
+    reached: mpsc::Receiver<()>,
+    go: mpsc::Sender<()>,
+    _hook: HookGuard,
+}
+
+fn hold(name: &str, nth: u32) -> Hold {
+    let (reached_tx, reached) = mpsc::channel::<()>();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let state = Mutex::new((0u32, Some((reached_tx, go_rx))));
+    let hook = upn_core::failpoint::on(name, move || {
+        let this = {
+            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            state.0 += 1;
+            if state.0 == nth {
+                state.1.take()
+            } else {
+                None
+            }
+        };
+        if let Some((reached_tx, go_rx)) = this {
+            let _ = reached_tx.send(());
+            let _ = go_rx.recv_timeout(3 * PATIENCE);
+        }
+    });
+    Hold {
+        reached,
+        go,
+        _hook: hook,
+    }
+}
+
+fn capture_of(t: &TestDriver, barcode: &str, id: &str) -> upn_core::Capture {
+    t.driver
+        .captures(barcode)
+        .expect("captures")
+        .into_iter()
+        .find(|c| c.id == id)
+        .expect("the capture")
+}
+
+/// A photo (waiting for its POD) and the POD, captured; the renderer starts on the photo as
+/// soon as it is captured.
+fn photo_and_pod(t: &TestDriver, barcode: &str) -> String {
+    let item = t
+        .driver
+        .add_photo(
+            barcode,
+            &photo(7),
+            CaptureKind::Goods,
+            chrono::Utc::now(),
+            None,
+        )
+        .expect("photo");
+    t.driver
+        .sign(
+            barcode,
+            &signature(7),
+            "A. Signer",
+            chrono::Utc::now(),
+            None,
+        )
+        .expect("sign");
+    item.id
+}
+
+/// Runs a flush on a thread of its own; its report arrives on the receiver.
+fn flush_in_background(
+    driver: &Arc<TestDriver>,
+) -> mpsc::Receiver<upn_core::Result<upn_core::FlushReport>> {
+    let (tx, rx) = mpsc::channel();
+    let t = driver.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(t.driver.flush_now());
+    });
+    rx
+}
+
+/// The folder holds exactly one rendition of `id`, no temporary file, and the row, the file
+/// and what UPN stored agree.
+fn assert_one_consistent_rendition(t: &TestDriver, sim: &SimHandle, barcode: &str, id: &str) {
+    let capture = capture_of(t, barcode, id);
+    assert_eq!(capture.state, ItemState::Sent);
+    let upload = capture.upload.expect("a recorded rendition");
+    let files = blob_files(t);
+    let renditions: Vec<&String> = files
+        .iter()
+        .filter(|f| f.contains(id) && f.ends_with(".upload"))
+        .collect();
+    assert_eq!(renditions, [&upload.name], "{files:?}");
+    assert!(!files.iter().any(|f| f.starts_with(".tmp-")), "{files:?}");
+    let bytes = std::fs::read(t.data.path().join("blobs").join(&upload.name)).expect("read");
+    assert_eq!(upn_core::digest::sha256_hex(&bytes), upload.sha256);
+    let received = sim.received();
+    let images: Vec<_> = received
+        .images
+        .iter()
+        .filter(|i| i.idempotency_key == id)
+        .collect();
+    assert_eq!(images.len(), 1, "{received:?}");
+    assert_eq!(images[0].sha256, upload.sha256);
+    assert_eq!(images[0].bytes, upload.bytes);
+}
+
+#[test]
+fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it() {
+    let _serial = serial();
+    let sim = small();
+    let t = Arc::new(open(&sim));
+    let barcode = sim.consignments()[0].barcode.clone();
+    // The renderer's thread stops in the middle of its rendition (holding its claim on the
+    // photo), as a starved niced thread would.
+    let renderer = hold("render.mid_render", 1);
+    let id = photo_and_pod(&t, &barcode);
+    renderer
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("the renderer is on the photo");
+
+    let report = flush_in_background(&t)
+        .recv_timeout(PATIENCE)
+        .expect("the flush finished while the renderer was still held: it did not wait for it")
+        .expect("flush");
+    assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
+    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
+    let uploaded = capture_of(&t, &barcode, &id).upload;
+
+    // The renderer finishes after all: its rendition loses, and nothing of it is written.
+    renderer.go.send(()).expect("release the renderer");
+    t.driver.render_pending().expect("settle the renderer");
+    assert_eq!(capture_of(&t, &barcode, &id).upload, uploaded);
+    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
+}
+
+#[test]
+fn when_the_renderer_publishes_first_the_flush_uploads_the_renderers_file() {
+    let _serial = serial();
+    let sim = small();
+    let t = Arc::new(open(&sim));
+    let barcode = sim.consignments()[0].barcode.clone();
+    let renderer = hold("render.mid_render", 1);
+    let id = photo_and_pod(&t, &barcode);
+    renderer
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("the renderer is on the photo");
+    // The flush makes its own rendition of the photo and stops before publishing it (the
+    // first rendition it makes is the POD's signature: the POD goes first).
+    let flush = hold("outbox.rendition_made", 2);
+    let (recorded_tx, recorded) = mpsc::channel::<()>();
+    let recorded_tx = Mutex::new(recorded_tx);
+    let _renderer_writes = upn_core::failpoint::on("render.before_record", move || {
+        let _ = recorded_tx.lock().expect("lock").send(());
+    });
+    let report = flush_in_background(&t);
+    flush
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("the flush rendered the photo itself");
+    // Now the renderer goes on, publishes first, and lets go of the photo.
+    renderer.go.send(()).expect("release the renderer");
+    recorded
+        .recv_timeout(PATIENCE)
+        .expect("the renderer publishes its rendition");
+    t.driver.render_pending().expect("the renderer is done");
+    let by_renderer = capture_of(&t, &barcode, &id)
+        .upload
+        .expect("the renderer's rendition is recorded on the claimed row");
+    flush.go.send(()).expect("release the flush");
+    let report = report
+        .recv_timeout(PATIENCE)
+        .expect("flush")
+        .expect("flush");
+    assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
+    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
+    assert_eq!(capture_of(&t, &barcode, &id).upload, Some(by_renderer));
+}
