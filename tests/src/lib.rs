@@ -112,6 +112,7 @@ pub fn blob_files(t: &TestDriver) -> Vec<String> {
 
 pub mod corpus;
 pub mod corpus_upn;
+pub mod hooks;
 pub mod serve;
 
 /// Binds the (closed) data folder at `dir` to `endpoint`, as if its first open had been

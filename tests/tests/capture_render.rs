@@ -5,22 +5,14 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use upn_core::domain::outbox::{CaptureKind, ItemState, OutboxItem};
 use upn_core::domain::{Stop, SyncBadge};
 use upn_core::listener::{DriverListener, UploadProgress};
 use upn_core::{Driver, DriverConfig, Error};
+use upn_e2e::hooks::{hold, serial, PATIENCE};
 use upn_e2e::{blob_files, manual_clock, photo, signature, sim, upn_config, TestDriver};
 use upn_sim::{SimConfig, SimHandle};
-
-/// Long enough for any machine; a test waits this long only when it is failing.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn small() -> SimHandle {
     sim(SimConfig {
@@ -100,13 +92,7 @@ fn add_photo_returns_before_the_rendition_is_made_and_the_row_is_durable() {
     let driver = open(&sim, data.path(), true);
     let barcode = sim.consignments()[0].barcode.clone();
     // The renderer stops before decoding until the test lets it go.
-    let (reached_tx, reached) = mpsc::channel::<()>();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let (reached_tx, go_rx) = (Mutex::new(reached_tx), Mutex::new(go_rx));
-    let hook = upn_core::failpoint::on("render.before_decode", move || {
-        let _ = reached_tx.lock().expect("lock").send(());
-        let _ = go_rx.lock().expect("lock").recv_timeout(PATIENCE);
-    });
+    let renderer = hold("render.before_decode", 1);
     let item = driver
         .add_photo(
             &barcode,
@@ -116,7 +102,8 @@ fn add_photo_returns_before_the_rendition_is_made_and_the_row_is_durable() {
             None,
         )
         .expect("photo");
-    reached
+    renderer
+        .reached
         .recv_timeout(PATIENCE)
         .expect("the renderer starts after the capture returned");
     // The call has returned while the rendition is not made: the row and the original are
@@ -126,9 +113,9 @@ fn add_photo_returns_before_the_rendition_is_made_and_the_row_is_durable() {
     assert!(capture.upload.is_none());
     let t = TestDriver { driver, data };
     assert_eq!(blob_files(&t), [format!("{}.orig", item.id)]);
-    go.send(()).expect("release the renderer");
+    renderer.go.send(()).expect("release the renderer");
     t.driver.render_pending().expect("render");
-    drop(hook);
+    drop(renderer);
     let upload = capture_of(&t.driver, &barcode, &item.id)
         .upload
         .expect("rendered in the background");
@@ -287,13 +274,7 @@ fn a_photo_discarded_while_it_renders_leaves_no_file_behind() {
     let data = tempfile::tempdir().expect("tempdir");
     let driver = Arc::new(open(&sim, data.path(), true));
     let barcode = sim.consignments()[0].barcode.clone();
-    let (tx, reached) = mpsc::channel::<()>();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let (tx, go_rx) = (Mutex::new(tx), Mutex::new(go_rx));
-    let hook = upn_core::failpoint::on("render.before_record", move || {
-        let _ = tx.lock().expect("lock").send(());
-        let _ = go_rx.lock().expect("lock").recv_timeout(PATIENCE);
-    });
+    let renderer = hold("render.before_record", 1);
     let item = driver
         .add_photo(
             &barcode,
@@ -303,14 +284,15 @@ fn a_photo_discarded_while_it_renders_leaves_no_file_behind() {
             None,
         )
         .expect("photo");
-    reached
+    renderer
+        .reached
         .recv_timeout(PATIENCE)
         .expect("rendition written, not recorded");
     let discarded = driver.discard(&item.id).expect("discard");
     assert_eq!(discarded.state, ItemState::Discarded);
-    go.send(()).expect("release");
+    renderer.go.send(()).expect("release");
     driver.render_pending().expect("settle");
-    drop(hook);
+    drop(renderer);
     let left: Vec<String> = std::fs::read_dir(data.path().join("blobs"))
         .expect("blobs")
         .flatten()

@@ -8,21 +8,12 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use upn_core::domain::outbox::{CaptureKind, ItemState};
-use upn_core::failpoint::HookGuard;
 use upn_core::{Driver, DriverConfig};
+use upn_e2e::hooks::{hold, serial, PATIENCE};
 use upn_e2e::{blob_files, manual_clock, photo, signature, sim, upn_config, TestDriver};
 use upn_sim::{SimConfig, SimHandle};
-
-/// Long enough for any machine; a test waits this long only when it is failing.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn small() -> SimHandle {
     sim(SimConfig {
@@ -39,40 +30,6 @@ fn open(sim: &SimHandle) -> TestDriver {
     let driver = Driver::open_with_clock(config, manual_clock()).expect("open");
     driver.import_now().expect("import");
     TestDriver { driver, data }
-}
-
-/// A hook that, the `nth` time `name` is hit (from 1), says so and then holds that thread until
-/// the test lets it go (or, on a failing run, for a long while). Other hits pass.
-struct Hold {
-    reached: mpsc::Receiver<()>,
-    go: mpsc::Sender<()>,
-    _hook: HookGuard,
-}
-
-fn hold(name: &str, nth: u32) -> Hold {
-    let (reached_tx, reached) = mpsc::channel::<()>();
-    let (go, go_rx) = mpsc::channel::<()>();
-    let state = Mutex::new((0u32, Some((reached_tx, go_rx))));
-    let hook = upn_core::failpoint::on(name, move || {
-        let this = {
-            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-            state.0 += 1;
-            if state.0 == nth {
-                state.1.take()
-            } else {
-                None
-            }
-        };
-        if let Some((reached_tx, go_rx)) = this {
-            let _ = reached_tx.send(());
-            let _ = go_rx.recv_timeout(3 * PATIENCE);
-        }
-    });
-    Hold {
-        reached,
-        go,
-        _hook: hook,
-    }
 }
 
 fn capture_of(t: &TestDriver, barcode: &str, id: &str) -> upn_core::Capture {
