@@ -437,8 +437,12 @@ impl Store {
         now: DateTime<Utc>,
         metered: bool,
     ) -> Result<HashMap<String, Hold>> {
+        // Nothing is held on an unmetered network: no read at all (every capture asks).
+        if !metered {
+            return Ok(HashMap::new());
+        }
         let saver = self.saver(now, metered)?;
-        if !saver.metered || saver.policy == DataSaver::Off {
+        if saver.policy == DataSaver::Off {
             return Ok(HashMap::new());
         }
         let queued = self.query_captures("WHERE state = 'queued' ORDER BY seq", [])?;
