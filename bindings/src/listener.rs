@@ -63,8 +63,10 @@ impl upn_core::listener::DriverListener for Bridge {
 }
 
 /// Keeps a listener registered. `cancel()` (or dropping the handle: Kotlin `close()`, Swift
-/// releasing it) unregisters the listener; no call reaches it after `cancel()` returns, except
-/// one already under way on a core thread.
+/// releasing it) unregisters the listener; no call reaches it after `cancel()` returns. A call
+/// under way on the core's thread when `cancel()` is made finishes first: `cancel()` waits for
+/// it (so never cancel from a thread that listener's call itself waits on). A listener may
+/// cancel its own handle from inside one of its calls; that call is then its last.
 #[derive(uniffi::Object)]
 pub struct ListenerHandle {
     subscription: Mutex<Option<Subscription>>,

@@ -16,8 +16,9 @@
 //! repeated. Each listener's per-stop changes are computed against the last list *it* was
 //! given, so coalescing never hides a change.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::domain::outbox::OutboxItem;
@@ -79,7 +80,11 @@ struct Published {
 }
 
 struct Entry {
+    id: u64,
     listener: Arc<dyn DriverListener>,
+    /// Set when its subscription is dropped; the dispatcher checks it before every call, under
+    /// `seen`, so no call starts after the drop.
+    cancelled: AtomicBool,
     /// The stop list this listener was last given (its snapshot, then each update).
     seen: Mutex<(u64, Arc<Vec<Stop>>)>,
     /// Outbox item changes numbered below this were in its snapshot.
@@ -135,16 +140,33 @@ fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps a listener registered; dropping it unregisters the listener.
+/// Keeps a listener registered; dropping it unregisters the listener. Once the drop returns, no
+/// call reaches the listener: a call under way on the dispatcher finishes first (the drop waits
+/// for it), except when the listener drops its own subscription from inside one of its calls
+/// (then that call is the last one).
 pub struct Subscription {
     id: u64,
     listeners: Weak<Listeners>,
 }
 
+thread_local! {
+    /// The entry whose calls this thread is making (the dispatcher, inside `deliver`).
+    static DELIVERING: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(listeners) = self.listeners.upgrade() {
-            relock(&listeners.registered).remove(&self.id);
+        let Some(listeners) = self.listeners.upgrade() else {
+            return; // the dispatcher has ended, and with it every call
+        };
+        let Some(entry) = relock(&listeners.registered).remove(&self.id) else {
+            return;
+        };
+        entry.cancelled.store(true, Ordering::SeqCst);
+        // The dispatcher holds `seen` for the whole of its calls to this listener, so taking it
+        // waits for a call under way. From inside that very call it would wait on itself.
+        if DELIVERING.with(Cell::get) != Some(self.id) {
+            drop(relock(&entry.seen));
         }
     }
 }
@@ -178,7 +200,9 @@ impl Listeners {
         let outbox = read_outbox()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Entry {
+            id,
             listener,
+            cancelled: AtomicBool::new(false),
             seen: Mutex::new((published.seq, published.stops.clone())),
             items_from,
         });
@@ -315,33 +339,61 @@ impl Listeners {
         let entries: Vec<Arc<Entry>> = relock(&self.registered).values().cloned().collect();
         for entry in &entries {
             let mut seen = relock(&entry.seen);
-            let listener = entry.listener.as_ref();
-            for (_, item) in round.items.iter().filter(|(n, _)| *n >= entry.items_from) {
-                listener.outbox_item_changed(item);
-            }
-            for progress in &round.progress {
-                listener.upload_progress(progress);
-            }
-            if seen.0 >= seq {
-                continue;
-            }
-            let changes = diff(&seen.1, &stops);
-            for change in changes.iter().filter(|c| c.kind != StopChangeKind::Removed) {
-                if let Some(stop) = stops
-                    .iter()
-                    .find(|s| s.consignment.barcode == change.barcode)
-                {
-                    listener.stop_changed(stop);
-                }
-            }
-            listener.stop_list_changed(&StopListUpdate {
-                seq,
-                stops: stops.as_ref().clone(),
-                changes,
-            });
-            *seen = (seq, stops.clone());
+            DELIVERING.with(|d| d.set(Some(entry.id)));
+            deliver_to(entry, &mut seen, round, seq, &stops);
+            DELIVERING.with(|d| d.set(None));
         }
     }
+}
+
+/// One listener's share of a round. Every call first checks that its subscription is still
+/// live: one dropped meanwhile (even while an earlier call of this round ran) hears nothing
+/// more.
+fn deliver_to(
+    entry: &Entry,
+    seen: &mut (u64, Arc<Vec<Stop>>),
+    round: &Mailbox,
+    seq: u64,
+    stops: &Arc<Vec<Stop>>,
+) {
+    let live = || !entry.cancelled.load(Ordering::SeqCst);
+    let listener = entry.listener.as_ref();
+    for (_, item) in round.items.iter().filter(|(n, _)| *n >= entry.items_from) {
+        if !live() {
+            return;
+        }
+        listener.outbox_item_changed(item);
+    }
+    for progress in &round.progress {
+        if !live() {
+            return;
+        }
+        listener.upload_progress(progress);
+    }
+    if seen.0 >= seq {
+        return;
+    }
+    let changes = diff(&seen.1, stops);
+    for change in changes.iter().filter(|c| c.kind != StopChangeKind::Removed) {
+        if let Some(stop) = stops
+            .iter()
+            .find(|s| s.consignment.barcode == change.barcode)
+        {
+            if !live() {
+                return;
+            }
+            listener.stop_changed(stop);
+        }
+    }
+    if !live() {
+        return;
+    }
+    listener.stop_list_changed(&StopListUpdate {
+        seq,
+        stops: stops.as_ref().clone(),
+        changes,
+    });
+    *seen = (seq, stops.clone());
 }
 
 /// What a new listener hears first: the state `subscribe` returns, ending with the whole list.
@@ -435,5 +487,161 @@ mod tests {
         listeners.close();
         listeners.progress(progress(3));
         assert_eq!(relock(&listeners.mailbox).progress, vec![progress(2)]);
+    }
+
+    /// Counts its progress calls; the first one blocks until the test releases it.
+    struct Blocking {
+        calls: AtomicU32,
+        entered: std::sync::mpsc::SyncSender<()>,
+        release: Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl Blocking {
+        fn new() -> (
+            Arc<Self>,
+            std::sync::mpsc::Receiver<()>,
+            std::sync::mpsc::SyncSender<()>,
+        ) {
+            let (entered, entered_rx) = std::sync::mpsc::sync_channel(8);
+            let (release_tx, release) = std::sync::mpsc::sync_channel(8);
+            let listener = Arc::new(Self {
+                calls: AtomicU32::new(0),
+                entered,
+                release: Mutex::new(release),
+            });
+            (listener, entered_rx, release_tx)
+        }
+    }
+
+    impl DriverListener for Blocking {
+        fn upload_progress(&self, _: &UploadProgress) {
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                let _ = self.entered.send(());
+                let _ = relock(&self.release).recv();
+            }
+        }
+    }
+
+    /// Counts its calls and reports each one.
+    struct Witness(std::sync::mpsc::SyncSender<()>, AtomicU32);
+
+    impl DriverListener for Witness {
+        fn upload_progress(&self, _: &UploadProgress) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            let _ = self.0.try_send(());
+        }
+    }
+
+    fn dispatching() -> Arc<Listeners> {
+        let listeners = Arc::new(Listeners::default());
+        listeners.spawn_dispatcher(|| None).expect("dispatcher");
+        listeners
+    }
+
+    fn subscribe(listeners: &Arc<Listeners>, l: Arc<dyn DriverListener>) -> Subscription {
+        listeners
+            .subscribe(l, || Ok(vec![]), || Ok(vec![]))
+            .expect("subscribe")
+            .1
+    }
+
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    #[test]
+    fn dropping_a_subscription_waits_for_its_call_under_way_and_no_call_follows() {
+        let listeners = dispatching();
+        let (blocking, entered, release) = Blocking::new();
+        let sub = subscribe(&listeners, blocking.clone());
+        listeners.progress(progress(1));
+        entered.recv_timeout(PATIENCE).expect("the call under way");
+        let (dropped_tx, dropped) = std::sync::mpsc::channel();
+        let dropper = std::thread::spawn(move || {
+            drop(sub);
+            let _ = dropped_tx.send(());
+        });
+        // The drop cannot return while the listener is still inside its call.
+        assert!(dropped
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err());
+        release.send(()).expect("release");
+        dropped.recv_timeout(PATIENCE).expect("the drop returns");
+        dropper.join().expect("dropper");
+        // A later change reaches a witness, and not the dropped listener.
+        let (seen_tx, seen) = std::sync::mpsc::sync_channel(8);
+        let witness = Arc::new(Witness(seen_tx, AtomicU32::new(0)));
+        let _witness = subscribe(&listeners, witness);
+        listeners.progress(progress(2));
+        seen.recv_timeout(PATIENCE).expect("the witness hears it");
+        assert_eq!(blocking.calls.load(Ordering::SeqCst), 1);
+        listeners.close();
+    }
+
+    #[test]
+    fn a_listener_dropped_while_the_round_serves_another_hears_nothing_of_that_round() {
+        let listeners = dispatching();
+        // Registered first, so the dispatcher serves it first in each round.
+        let (blocking, entered, release) = Blocking::new();
+        let _first = subscribe(&listeners, blocking);
+        let (seen_tx, seen) = std::sync::mpsc::sync_channel(8);
+        let second = Arc::new(Witness(seen_tx, AtomicU32::new(0)));
+        let second_sub = subscribe(&listeners, second.clone());
+        listeners.progress(progress(1));
+        // The round has taken its list of listeners, both included, and is inside the first.
+        entered.recv_timeout(PATIENCE).expect("the round under way");
+        drop(second_sub); // returns at once: no call to it is under way
+        release.send(()).expect("release");
+        // The next round's witness proves the first round is over.
+        let (next_tx, next) = std::sync::mpsc::sync_channel(8);
+        let _next = subscribe(&listeners, Arc::new(Witness(next_tx, AtomicU32::new(0))));
+        listeners.progress(progress(2));
+        next.recv_timeout(PATIENCE).expect("the next round");
+        assert!(seen.try_recv().is_err());
+        assert_eq!(second.1.load(Ordering::SeqCst), 0);
+        listeners.close();
+    }
+
+    /// Drops its own subscription from inside its first call.
+    struct SelfCancelling {
+        sub: Mutex<Option<Subscription>>,
+        calls: AtomicU32,
+        done: std::sync::mpsc::SyncSender<()>,
+    }
+
+    impl DriverListener for SelfCancelling {
+        fn upload_progress(&self, _: &UploadProgress) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let taken = relock(&self.sub).take();
+            drop(taken); // must not wait on the very call it is made from
+            let _ = self.done.try_send(());
+        }
+    }
+
+    #[test]
+    fn a_listener_may_drop_its_own_subscription_from_inside_a_call() {
+        let listeners = dispatching();
+        let (done, done_rx) = std::sync::mpsc::sync_channel(8);
+        let listener = Arc::new(SelfCancelling {
+            sub: Mutex::new(None),
+            calls: AtomicU32::new(0),
+            done,
+        });
+        let sub = subscribe(&listeners, listener.clone());
+        *relock(&listener.sub) = Some(sub);
+        // Two captures' progress in one round: the second call never comes.
+        listeners.post(|m| {
+            m.progress.push(progress(1));
+            m.progress.push(UploadProgress {
+                capture_id: "d".into(),
+                ..progress(1)
+            });
+        });
+        done_rx.recv_timeout(PATIENCE).expect("the call returns");
+        assert!(listeners.is_empty());
+        let (next_tx, next) = std::sync::mpsc::sync_channel(8);
+        let _next = subscribe(&listeners, Arc::new(Witness(next_tx, AtomicU32::new(0))));
+        listeners.progress(progress(2));
+        next.recv_timeout(PATIENCE).expect("the next round");
+        assert_eq!(listener.calls.load(Ordering::SeqCst), 1);
+        listeners.close();
     }
 }

@@ -8,29 +8,66 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 use super::{tracking, Shared};
 
-pub(crate) fn spawn(runtime: &Handle, shared: Arc<Shared>) {
+/// The background tasks, stopped before the runtime is: a task still polled while the runtime
+/// shuts down (a worker coming back from a blocking commit) would meet a stopped timer and
+/// panic on the core's thread.
+#[derive(Default)]
+pub(crate) struct Engine {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// How long dropping the core waits for its background tasks to stop.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
+impl Engine {
+    /// Aborts every task and waits, at most `wait`, until each has stopped: a task inside a
+    /// blocking commit ends that commit first (an abort takes effect at the next await).
+    pub(crate) fn stop(&mut self, wait: Duration) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let deadline = std::time::Instant::now() + wait;
+        while !self.tasks.iter().all(JoinHandle::is_finished)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.tasks.clear();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop(STOP_WAIT);
+    }
+}
+
+pub(crate) fn spawn(runtime: &Handle, shared: Arc<Shared>) -> Engine {
     let intervals = shared.config.intervals;
-    periodic(
+    let mut tasks = Vec::with_capacity(4);
+    tasks.push(periodic(
         runtime,
         shared.clone(),
         "import",
         intervals.import,
         |s| async move { s.import().await.map(|_| ()) },
-    );
-    periodic(
+    ));
+    tasks.push(periodic(
         runtime,
         shared.clone(),
         "tracking",
         intervals.tracking,
         |s| async move { tracking::scheduled_pull(&s).await },
-    );
+    ));
     if shared.config.background_renditions {
-        runtime.spawn(super::render::run(shared.clone()));
+        tasks.push(runtime.spawn(super::render::run(shared.clone())));
     }
-    runtime.spawn(outbox_loop(shared));
+    tasks.push(runtime.spawn(outbox_loop(shared)));
+    Engine { tasks }
 }
 
 /// Longest sleep of the outbox task between passes while online.
@@ -69,7 +106,8 @@ fn periodic<F, Fut>(
     name: &'static str,
     every: Duration,
     job: F,
-) where
+) -> JoinHandle<()>
+where
     F: Fn(Arc<Shared>) -> Fut + Send + 'static,
     Fut: Future<Output = crate::Result<()>> + Send,
 {
@@ -88,5 +126,5 @@ fn periodic<F, Fut>(
                 _ = shared.wake.notified() => {}
             }
         }
-    });
+    })
 }

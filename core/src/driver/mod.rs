@@ -289,6 +289,8 @@ pub struct Driver {
     /// Dropped first: from here on this process's next open of the folder waits for the core's
     /// threads to let go of it (`store::owner`) instead of being refused.
     _closing: ClosingMark,
+    /// The background tasks, stopped before the runtime they run on.
+    engine: engine::Engine,
     runtime: task::CoreRuntime,
     shared: Arc<Shared>,
     /// Dropped last (fields drop in order): a dropped core is a closed core.
@@ -387,14 +389,15 @@ impl Driver {
             .listeners
             .spawn_dispatcher(move || weak.upgrade()?.stops().ok())
             .map_err(Error::io("starting the listener dispatcher"))?;
-        let driver = Self {
+        let mut driver = Self {
             _closing: closing,
+            engine: engine::Engine::default(),
             runtime,
             _released: Released(Arc::downgrade(&shared)),
             shared,
         };
         driver.resume()?;
-        engine::spawn(&driver.runtime, driver.shared.clone());
+        driver.engine = engine::spawn(&driver.runtime, driver.shared.clone());
         Ok(driver)
     }
 
@@ -486,7 +489,10 @@ impl Driver {
 
     /// Stops the background work, waiting at most `timeout` for in-flight requests. Whatever
     /// was cut short is left consistent in the store and resumes on the next open.
-    pub fn shutdown(self, timeout: Duration) {
-        self.runtime.shutdown(timeout);
+    pub fn shutdown(mut self, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        self.engine.stop(timeout);
+        self.runtime
+            .shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
     }
 }
