@@ -239,8 +239,13 @@ impl Listeners {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// The stop list may have changed: the dispatcher re-reads it.
+    /// The stop list may have changed: the dispatcher re-reads it. With nobody listening there
+    /// is nobody to tell, and reading the whole list would only contend for the store: a
+    /// `subscribe` reads it afresh anyway.
     pub fn stops_dirty(&self) {
+        if self.is_empty() {
+            return;
+        }
         self.post(|m| m.stops_dirty = true);
     }
 
@@ -476,6 +481,19 @@ mod tests {
         assert!(!listeners.is_empty());
         drop(sub);
         assert!(listeners.is_empty());
+    }
+
+    #[test]
+    fn with_nobody_listening_a_stop_list_change_reads_nothing() {
+        let listeners = Arc::new(Listeners::default());
+        listeners.stops_dirty();
+        assert!(relock(&listeners.mailbox).is_empty());
+        let (_, sub) = listeners
+            .subscribe(Arc::new(Counter::default()), || Ok(vec![]), || Ok(vec![]))
+            .expect("subscribe");
+        listeners.stops_dirty();
+        assert!(relock(&listeners.mailbox).stops_dirty);
+        drop(sub);
     }
 
     #[test]

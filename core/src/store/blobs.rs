@@ -118,7 +118,9 @@ impl Blobs {
                 return Err(full);
             }
             file.write_all(bytes)?;
-            file.sync_all()
+            // fdatasync: the bytes and what reading them back needs (the new file's size and
+            // blocks); the name is made durable by `publish`'s directory fsync.
+            file.sync_data()
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&temp);

@@ -326,17 +326,17 @@ impl Store {
         };
         let state = initial_state(c.kind, pod);
         Store::in_tx();
-        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM captures", [], |r| {
-            r.get(0)
-        })?;
+        let seq: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM captures")?
+            .query_row([], |r| r.get(0))?;
         let fix = c.fix.as_ref();
-        let inserted = tx.execute(
-            &format!(
+        let inserted = tx
+            .prepare_cached(&format!(
                 "INSERT INTO captures ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                  ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, ?16, 0, NULL, NULL, NULL, NULL, ?17,
                  NULL, NULL, ?18)"
-            ),
-            params![
+            ))?
+            .execute(params![
                 c.id,
                 c.barcode,
                 c.kind.code(),
@@ -355,8 +355,7 @@ impl Store {
                 state.code(),
                 c.replaces,
                 fix.map(|f| f.ahead_ms).unwrap_or(0),
-            ],
-        );
+            ]);
         match inserted {
             Ok(_) => {}
             // Dropping `tx` rolls back whatever this transaction did (a replace included).
@@ -845,7 +844,9 @@ fn pause_key(scope: PauseScope) -> &'static str {
 }
 
 fn query(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Capture>> {
-    let mut stmt = conn.prepare(&format!("SELECT {SELECTED} FROM captures {filter}"))?;
+    // Cached: the capture path runs these on every call, and parsing them cost more than
+    // running them.
+    let mut stmt = conn.prepare_cached(&format!("SELECT {SELECTED} FROM captures {filter}"))?;
     let rows = stmt.query_map(args, capture_from_row)?;
     let mut out = Vec::new();
     for row in rows {

@@ -105,11 +105,10 @@ impl Store {
     pub fn consignment(&self, barcode: &str) -> Result<Option<Consignment>> {
         let found = self
             .conn()
-            .query_row(
-                &format!("SELECT {CONSIGNMENT_COLUMNS} FROM consignments WHERE barcode = ?1"),
-                [barcode],
-                consignment_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {CONSIGNMENT_COLUMNS} FROM consignments WHERE barcode = ?1"
+            ))?
+            .query_row([barcode], consignment_from_row)
             .optional()?;
         match found {
             None => Ok(None),
@@ -258,11 +257,19 @@ fn consignment_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Consignment>> {
 }
 
 fn load_pallets(conn: &Connection, only: Option<&str>) -> Result<HashMap<String, Vec<Pallet>>> {
-    let mut stmt = conn.prepare(
-        "SELECT consignment, barcode, size, weight_kg, stage FROM pallets
-         WHERE ?1 IS NULL OR consignment = ?1 ORDER BY consignment, position",
-    )?;
-    let rows = stmt.query_map([only], |r| {
+    // Two statements, not `?1 IS NULL OR consignment = ?1`: with that one the planner walks the
+    // whole index for a single consignment (every capture reads one).
+    let mut stmt = match only {
+        Some(_) => conn.prepare_cached(
+            "SELECT consignment, barcode, size, weight_kg, stage FROM pallets
+             WHERE consignment = ?1 ORDER BY position",
+        )?,
+        None => conn.prepare_cached(
+            "SELECT consignment, barcode, size, weight_kg, stage FROM pallets
+             ORDER BY consignment, position",
+        )?,
+    };
+    let rows = stmt.query_map(rusqlite::params_from_iter(only), |r| {
         Ok((
             r.get::<_, String>(0)?,
             Pallet {

@@ -105,6 +105,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BUSY_WAIT_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_millis(1)..=Duration::from_secs(60);
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
 /// Connection settings every open applies before anything else.
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -116,6 +119,8 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
         });
     }
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    // Room for every statement the capture path and the flush run over and over (`prepare_cached`).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
 
@@ -275,9 +280,8 @@ impl Store {
     pub fn sync_state(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT value FROM sync_state WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
             .optional()?)
     }
 
