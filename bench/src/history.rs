@@ -259,7 +259,7 @@ pub fn pull_and_open(o: &Options) -> Result {
 /// preflight, migration check, resume of stored tracking batches, retention at open, the
 /// background tasks) and the first stop-list read, timed together. Returns the stops listed.
 fn open_and_list(dir: &Path, sim: &SimHandle) -> Result<(Duration, (Driver, usize))> {
-    let (opening, driver) = setup::open_when_free(dir, setup::upn_config(sim))?;
+    let (opening, driver) = timed(|| setup::open(dir, setup::upn_config(sim)))?;
     let (listing, listed) = timed(|| driver.stops().map_err(|e| format!("stops: {e}")))?;
     Ok((opening + listing, (driver, listed.len())))
 }

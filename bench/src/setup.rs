@@ -3,10 +3,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use upn_core::upn::{ApiKey, UpnConfig};
-use upn_core::{Driver, DriverConfig, Error};
+use upn_core::{Driver, DriverConfig};
 use upn_sim::{SimConfig, SimHandle, Simulator};
 
 use crate::Result;
@@ -29,25 +29,10 @@ pub fn upn_config(sim: &SimHandle) -> UpnConfig {
     }
 }
 
+/// Opens the core on `dir`. A core just closed on it in this process is waited for by the open
+/// itself (the folder's closing mark), so no retry is needed here.
 pub fn open(dir: &Path, upn: UpnConfig) -> Result<Driver> {
-    Ok(open_when_free(dir, upn)?.1)
-}
-
-/// Opens the core on `dir`, trying again while a core just closed on it still lets go of the
-/// folder (on a loaded machine its threads may take a while to finish), and returns how long
-/// the successful attempt took: waiting for the previous core is not this open's cost.
-pub fn open_when_free(dir: &Path, upn: UpnConfig) -> Result<(Duration, Driver)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let started = Instant::now();
-        match Driver::open(DriverConfig::new(dir.to_path_buf(), upn.clone())) {
-            Ok(driver) => return Ok((started.elapsed(), driver)),
-            Err(Error::AlreadyOpen { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(format!("open: {e}")),
-        }
-    }
+    Driver::open(DriverConfig::new(dir.to_path_buf(), upn)).map_err(|e| format!("open: {e}"))
 }
 
 /// A driver on `dir` with the simulator's consignments imported (it starts offline, so no

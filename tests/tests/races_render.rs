@@ -104,20 +104,48 @@ fn assert_one_consistent_rendition(t: &TestDriver, sim: &SimHandle, barcode: &st
     assert_eq!(images[0].bytes, upload.bytes);
 }
 
-#[test]
-fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it() {
+/// A signed stop with one photo whose background rendition is held mid-way (the renderer
+/// holding its claim on the photo), as a starved niced thread would be.
+struct RendererHeld {
+    _serial: std::sync::MutexGuard<'static, ()>,
+    sim: SimHandle,
+    t: Arc<TestDriver>,
+    barcode: String,
+    renderer: upn_e2e::hooks::Hold,
+    id: String,
+}
+
+fn renderer_held_on_a_photo() -> RendererHeld {
     let _serial = serial();
     let sim = small();
     let t = Arc::new(open(&sim));
     let barcode = sim.consignments()[0].barcode.clone();
-    // The renderer's thread stops in the middle of its rendition (holding its claim on the
-    // photo), as a starved niced thread would.
     let renderer = hold("render.mid_render", 1);
     let id = photo_and_pod(&t, &barcode);
     renderer
         .reached
         .recv_timeout(PATIENCE)
         .expect("the renderer is on the photo");
+    RendererHeld {
+        _serial,
+        sim,
+        t,
+        barcode,
+        renderer,
+        id,
+    }
+}
+
+#[test]
+fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it() {
+    let RendererHeld {
+        _serial,
+        sim,
+        t,
+        barcode,
+        renderer,
+        id,
+    } = renderer_held_on_a_photo();
 
     let report = flush_in_background(&t)
         .recv_timeout(PATIENCE)
@@ -136,16 +164,14 @@ fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it() {
 
 #[test]
 fn when_the_renderer_publishes_first_the_flush_uploads_the_renderers_file() {
-    let _serial = serial();
-    let sim = small();
-    let t = Arc::new(open(&sim));
-    let barcode = sim.consignments()[0].barcode.clone();
-    let renderer = hold("render.mid_render", 1);
-    let id = photo_and_pod(&t, &barcode);
-    renderer
-        .reached
-        .recv_timeout(PATIENCE)
-        .expect("the renderer is on the photo");
+    let RendererHeld {
+        _serial,
+        sim,
+        t,
+        barcode,
+        renderer,
+        id,
+    } = renderer_held_on_a_photo();
     // The flush makes its own rendition of the photo and stops before publishing it (the
     // first rendition it makes is the POD's signature: the POD goes first).
     let flush = hold("outbox.rendition_made", 2);

@@ -30,12 +30,7 @@ impl Engine {
         for task in &self.tasks {
             task.abort();
         }
-        let deadline = std::time::Instant::now() + wait;
-        while !self.tasks.iter().all(JoinHandle::is_finished)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        super::wait_until(wait, || self.tasks.iter().all(JoinHandle::is_finished));
         self.tasks.clear();
     }
 }

@@ -310,10 +310,16 @@ struct Released(std::sync::Weak<Shared>);
 
 impl Drop for Released {
     fn drop(&mut self) {
-        let deadline = std::time::Instant::now() + RELEASE_WAIT;
-        while self.0.strong_count() > 0 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until(RELEASE_WAIT, || self.0.strong_count() == 0);
+    }
+}
+
+/// Waits, polling every millisecond, until `done` or until `wait` has passed: for the core's
+/// own threads to finish, on a close, where no notification exists to wait on.
+fn wait_until(wait: Duration, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + wait;
+    while !done() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
