@@ -36,25 +36,26 @@ impl Plane {
         })
     }
 
-    /// Greyscale (BT.601 luma, integer weights summing to 256).
+    /// Greyscale (see [`push_luma`]).
     pub fn into_luma(self) -> Plane {
         if self.channels == 1 {
             return self;
         }
-        let data = self
-            .data
-            .chunks_exact(3)
-            .map(|p| {
-                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8)
-                    as u8
-            })
-            .collect();
+        let mut data = Vec::with_capacity(self.data.len() / 3);
+        push_luma(&mut data, &self.data);
         Plane {
             channels: 1,
             data,
             ..self
         }
     }
+}
+
+/// Appends the BT.601 luma (integer weights summing to 256) of RGB pixels to `out`.
+fn push_luma(out: &mut Vec<u8>, rgb: &[u8]) {
+    out.extend(rgb.chunks_exact(3).map(|p| {
+        ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8) as u8
+    }));
 }
 
 /// Runs a decoding step, turning a panic inside a third-party decoder into `Undecodable`.
@@ -233,6 +234,60 @@ pub(super) fn decode_png(bytes: &[u8], header: &ImageInfo) -> Result<Plane, Medi
     Plane::new(width, height, out_channels, out)
 }
 
+/// Hands `row` each row of the image's luma (alpha composited on white), top to bottom, in
+/// stored orientation: for a check that needs only per-pixel statistics (the signature's ink),
+/// which do not depend on orientation. A non-interlaced PNG streams a row at a time, never
+/// holding the frame; other images are decoded whole first (a JPEG with DCT scaling to at least
+/// `jpeg_at_least`).
+pub(super) fn for_each_luma_row(
+    bytes: &[u8],
+    header: &ImageInfo,
+    jpeg_at_least: (u32, u32),
+    limits: &MediaLimits,
+    mut row: impl FnMut(&[u8]),
+) -> Result<(), MediaError> {
+    if header.format == super::ImageFormat::Png {
+        let mut reader = png_reader(bytes, header)?;
+        if !reader.info().interlaced {
+            let in_channels = reader.output_color_type().0.samples();
+            let (mut pixels, mut luma) = (Vec::new(), Vec::new());
+            while let Some(next) = reader.next_row().map_err(png_error)? {
+                pixels.clear();
+                push_row(&mut pixels, next.data(), in_channels, header.width);
+                if in_channels <= 2 {
+                    row(&pixels);
+                } else {
+                    luma.clear();
+                    push_luma(&mut luma, &pixels);
+                    row(&luma);
+                }
+            }
+            return reader.finish().map_err(png_error);
+        }
+    }
+    let plane = decode_luma(bytes, header, jpeg_at_least, limits)?;
+    plane
+        .data
+        .chunks_exact(plane.width.max(1) as usize)
+        .for_each(row);
+    Ok(())
+}
+
+/// The whole image as luma (alpha composited on white) in stored orientation; a JPEG decoded
+/// with DCT scaling to at least `jpeg_at_least`.
+pub(super) fn decode_luma(
+    bytes: &[u8],
+    header: &ImageInfo,
+    jpeg_at_least: (u32, u32),
+    limits: &MediaLimits,
+) -> Result<Plane, MediaError> {
+    let plane = match header.format {
+        super::ImageFormat::Png => decode_png(bytes, header)?,
+        super::ImageFormat::Jpeg => decode_jpeg(bytes, header, Some(jpeg_at_least), limits)?,
+    };
+    Ok(plane.into_luma())
+}
+
 fn over_white(v: u8, alpha: u8) -> u8 {
     let (v, a) = (u32::from(v), u32::from(alpha));
     ((v * a + 255 * (255 - a) + 127) / 255) as u8
@@ -241,9 +296,9 @@ fn over_white(v: u8, alpha: u8) -> u8 {
 fn push_row(out: &mut Vec<u8>, row: &[u8], in_channels: usize, width: u32) {
     let pixels = row.chunks_exact(in_channels).take(width as usize);
     match in_channels {
-        1 => out.extend(pixels.map(|p| p[0])),
+        // Copied as they are (a plain copy is fast in the size-optimised release build).
+        1 | 3 => out.extend_from_slice(&row[..row.len().min(width as usize * in_channels)]),
         2 => out.extend(pixels.map(|p| over_white(p[0], p[1]))),
-        3 => out.extend(pixels.flatten()),
         _ => {
             for p in pixels {
                 out.extend([
