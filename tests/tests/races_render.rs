@@ -1,10 +1,13 @@
 //! The flush never waits for the niced background renderer (issue 11): when the flush needs a
 //! photo the renderer is still on, it renders the photo itself at normal priority, and exactly
 //! one of the two renditions becomes `blobs/{id}.upload` (the first published), the row's
-//! sha256 is that file's and the upload is those bytes. Race windows are opened with hooks on
-//! `render.mid_render` (inside the renderer's thread), `outbox.rendition_made` (the flush's own
-//! rendition made, not yet published) and `render.before_record`; this file is the only one
-//! registering them, and its tests run one at a time (`serial`).
+//! sha256 is that file's and the upload is those bytes. It does wait for its assistant (the
+//! normal-priority renderer that works ahead of a flush) rather than render a photo twice, and
+//! sends a photo that is ready ahead of one still being made. Race windows are opened with
+//! hooks on `render.mid_render` / `render.assist_mid_render` (inside the two renderers'
+//! threads), `outbox.before_claim`, `outbox.waits_for_assistant`, `outbox.rendition_made` (the
+//! flush's own rendition made, not yet published) and `render.before_record`; this file is the
+//! only one registering them, and its tests run one at a time (`serial`).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -202,4 +205,143 @@ fn when_the_renderer_publishes_first_the_flush_uploads_the_renderers_file() {
     assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
     assert_one_consistent_rendition(&t, &sim, &barcode, &id);
     assert_eq!(capture_of(&t, &barcode, &id).upload, Some(by_renderer));
+}
+
+/// A photo of `barcode`, captured now.
+fn add_photo(t: &TestDriver, barcode: &str, seed: u64) -> String {
+    t.driver
+        .add_photo(
+            barcode,
+            &photo(seed),
+            CaptureKind::Goods,
+            chrono::Utc::now(),
+            None,
+        )
+        .expect("photo")
+        .id
+}
+
+fn sign(t: &TestDriver, barcode: &str) {
+    t.driver
+        .sign(
+            barcode,
+            &signature(7),
+            "A. Signer",
+            chrono::Utc::now(),
+            None,
+        )
+        .expect("sign");
+}
+
+/// Counts the renditions the flush makes itself (the POD's signature included).
+fn count_flush_renders() -> (Arc<Mutex<u32>>, upn_core::failpoint::HookGuard) {
+    let count = Arc::new(Mutex::new(0u32));
+    let counter = count.clone();
+    let hook = upn_core::failpoint::on("outbox.rendition_made", move || {
+        *counter.lock().expect("lock") += 1;
+    });
+    (count, hook)
+}
+
+#[test]
+fn the_flush_waits_for_its_assistant_instead_of_rendering_a_photo_twice() {
+    let _serial = serial();
+    let sim = small();
+    let t = Arc::new(open(&sim));
+    let barcode = sim.consignments()[0].barcode.clone();
+    // The niced renderer is stuck on the first photo, so the second is left to the assistant.
+    let renderer = hold("render.mid_render", 1);
+    let first = add_photo(&t, &barcode, 7);
+    renderer
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("renderer on the first photo");
+    let second = add_photo(&t, &barcode, 8);
+    sign(&t, &barcode);
+
+    let assistant = hold("render.assist_mid_render", 1);
+    // The flush starts only once the assistant is on the second photo.
+    let flush_start = hold("outbox.before_claim", 1);
+    let (renders, _counting) = count_flush_renders();
+    let report = flush_in_background(&t);
+    flush_start
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("the flush starts");
+    assistant
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("the assistant renders the photo nobody is on");
+    let (waits_tx, waits) = mpsc::channel::<()>();
+    let waits_tx = Mutex::new(waits_tx);
+    let _waiting = upn_core::failpoint::on("outbox.waits_for_assistant", move || {
+        let _ = waits_tx.lock().expect("lock").send(());
+    });
+    flush_start.go.send(()).expect("release the flush");
+    // The flush sends the POD and renders the first photo itself (the niced renderer is
+    // stuck), then waits for the assistant's second photo instead of rendering it too.
+    waits
+        .recv_timeout(PATIENCE)
+        .expect("the flush waits for the assistant");
+    assistant.go.send(()).expect("release the assistant");
+    let report = report
+        .recv_timeout(PATIENCE)
+        .expect("flush")
+        .expect("flush");
+    assert_eq!((report.sent, report.needs_attention), (3, 0), "{report:?}");
+    assert_eq!(
+        *renders.lock().expect("lock"),
+        2,
+        "the flush rendered the signature and the first photo, not the assistant's photo"
+    );
+    renderer.go.send(()).expect("release the renderer");
+    t.driver.render_pending().expect("settle the renderer");
+    assert_one_consistent_rendition(&t, &sim, &barcode, &first);
+    assert_one_consistent_rendition(&t, &sim, &barcode, &second);
+}
+
+#[test]
+fn a_photo_whose_rendition_is_made_goes_ahead_of_one_still_being_made() {
+    let _serial = serial();
+    let sim = small();
+    let t = Arc::new(open(&sim));
+    let barcode = sim.consignments()[0].barcode.clone();
+    // The niced renderer takes the newest photo first: held on the first photo while the
+    // others are captured, it then makes the third and is held again on the second.
+    let on_first = hold("render.mid_render", 1);
+    let on_second = hold("render.mid_render", 3);
+    let first = add_photo(&t, &barcode, 7);
+    on_first
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("renderer on the first photo");
+    let second = add_photo(&t, &barcode, 8);
+    let third = add_photo(&t, &barcode, 9);
+    on_first.go.send(()).expect("release the renderer");
+    on_second
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("the renderer made the third photo and is on the second");
+    assert!(capture_of(&t, &barcode, &first).upload.is_some());
+    assert!(capture_of(&t, &barcode, &third).upload.is_some());
+    assert!(capture_of(&t, &barcode, &second).upload.is_none());
+    sign(&t, &barcode);
+
+    let report = flush_in_background(&t)
+        .recv_timeout(PATIENCE)
+        .expect("the flush does not wait for the niced renderer")
+        .expect("flush");
+    assert_eq!((report.sent, report.needs_attention), (4, 0), "{report:?}");
+    let sent: Vec<String> = sim
+        .received()
+        .images
+        .iter()
+        .map(|i| i.idempotency_key.clone())
+        .collect();
+    assert_eq!(sent, [first.clone(), third.clone(), second.clone()]);
+    on_second.go.send(()).expect("release the renderer");
+    t.driver.render_pending().expect("settle the renderer");
+    for id in [&first, &second, &third] {
+        assert_one_consistent_rendition(&t, &sim, &barcode, id);
+    }
 }

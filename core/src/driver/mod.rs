@@ -194,6 +194,8 @@ pub(crate) struct Shared {
     pub renders: crate::sync::render::RenderClaims,
     /// The background renderer's low-priority thread.
     pub renderer: render::Renderer,
+    /// The flush's assistant's thread, at normal priority (busy only while a flush runs).
+    pub assist_renderer: render::Renderer,
     /// One owner per data folder: held until the last background task lets go of `Shared`.
     _owner: DataDirLock,
 }
@@ -387,7 +389,8 @@ impl Driver {
             capture_gate: Mutex::new(()),
             render_wake: Notify::new(),
             renders: Default::default(),
-            renderer: render::Renderer::start()?,
+            renderer: render::Renderer::start(render::Priority::Low)?,
+            assist_renderer: render::Renderer::start(render::Priority::Normal)?,
             _owner: lock,
         });
         let weak = Arc::downgrade(&shared);

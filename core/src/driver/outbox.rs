@@ -137,7 +137,17 @@ impl Shared {
             observer: Arc::new(Notifier(self.clone())),
             renders: &self.renders,
             saver: &self.saver,
+            assisted: self.config.background_renditions,
         };
+        // The assistant renders ahead while the flush runs, as a task of its own, and stops
+        // with it however the flush ends (a render under way finishes on its thread; its
+        // claim goes with the aborted task).
+        let _assistant = flush.assisted.then(|| {
+            let shared = self.clone();
+            AbortOnDrop(tokio::spawn(
+                async move { super::render::assist(&shared).await },
+            ))
+        });
         match deadline {
             // A hard stop: cancelling at any await leaves rows `sending`, requeued next pass.
             Some(d) => Ok(tokio::time::timeout_at(d, flush.run(Some(d)))
@@ -160,6 +170,15 @@ impl Shared {
             _ = cancel.cancelled() => Ok(FlushReport::empty(FlushEnd::Cancelled)),
             report = self.flush(deadline) => report,
         }
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,14 +1,21 @@
-//! The background renderer: after a photo's capture has returned (and at open, for any left
-//! from before a crash), its upload rendition (`blobs/{id}.upload`) is made, one photo at a
-//! time, on a thread of its own at low priority, so it is ready before the network is and the
-//! flush only reads it. The flush never waits for this thread: when it needs a photo this thread
-//! is still on, it renders the photo itself at normal priority, and the first rendition
-//! published is the file (`sync/render.rs`). The full decode runs here: a photo that cannot be rendered becomes
-//! `needs_attention` at once with the reason (compare-and-set: one `sending` or discarded
-//! meanwhile is left alone), and listeners hear of it while the driver is still at the door.
-//! Anything else (an unreadable original, a full disk) is left to the flush, which decides as
-//! it always has.
+//! Upload renditions made ahead of the flush, by two makers sharing `driver::render`'s loop:
+//!
+//! - The background renderer: after a photo's capture has returned (and at open, for any left
+//!   from before a crash), its rendition (`blobs/{id}.upload`) is made, one photo at a time, on
+//!   a thread of its own at low priority, newest photo first, so the one just taken is checked
+//!   while the driver is still at the door. The full decode runs here: a photo that cannot be
+//!   rendered becomes `needs_attention` at once with the reason (compare-and-set: one `sending`
+//!   or discarded meanwhile is left alone), and listeners hear of it. Anything else (an
+//!   unreadable original, a full disk) is left to the flush, which decides as it always has.
+//! - The flush's assistant: while a flush runs, a second thread at normal priority renders the
+//!   oldest photos first, so a day's backlog renders on two cores while the uploads go, and the
+//!   two makers meet once in the middle instead of racing on the same photos.
+//!
+//! The flush never waits for the niced thread: when it needs a photo that thread is still on,
+//! it renders the photo itself, and the first rendition published is the file
+//! (`sync/render.rs`). It waits for the assistant, which is at normal priority and started.
 
+use std::collections::HashSet;
 use std::sync::{mpsc, Arc};
 
 use tokio::sync::oneshot;
@@ -20,7 +27,7 @@ use crate::failpoint;
 use crate::media::{self, MediaError, MediaLimits, Rendition};
 use crate::store::captures::{Capture, Outcome};
 use crate::sync::outbox::{local_failure, rendition_error};
-use crate::sync::render::{Maker, Published};
+use crate::sync::render::{Claimant, Maker, Published};
 
 struct Job {
     original: Vec<u8>,
@@ -28,21 +35,40 @@ struct Job {
     reply: oneshot::Sender<std::result::Result<Rendition, MediaError>>,
 }
 
-/// The renderer's thread, fed one photo at a time. It ends when the core is dropped (the
+/// A renderer thread's scheduling priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// Behind everything the driver waits for (the background renderer).
+    Low,
+    /// As the flush itself (the flush's assistant).
+    Normal,
+}
+
+/// A renderer's thread, fed one photo at a time. It ends when the core is dropped (the
 /// sender with it), after the photo it is on.
 pub(crate) struct Renderer {
     jobs: mpsc::Sender<Job>,
 }
 
 impl Renderer {
-    pub fn start() -> Result<Self> {
+    pub fn start(priority: Priority) -> Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let name = match priority {
+            Priority::Low => "upn-render",
+            Priority::Normal => "upn-render-assist",
+        };
         std::thread::Builder::new()
-            .name("upn-render".into())
+            .name(name.into())
             .spawn(move || {
-                lower_priority();
+                if priority == Priority::Low {
+                    lower_priority();
+                }
+                let mid_render = match priority {
+                    Priority::Low => "render.mid_render",
+                    Priority::Normal => "render.assist_mid_render",
+                };
                 for job in queue {
-                    failpoint::hit("render.mid_render");
+                    failpoint::hit(mid_render);
                     let rendition = media::photo_rendition(&job.original, &job.limits);
                     let _ = job.reply.send(rendition);
                 }
@@ -89,15 +115,47 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Renders every unsent photo that has no rendition yet; returns how many it settled
-/// (rendered, or marked as needing attention).
+/// Renders every unsent photo that has no rendition yet, newest first, as the background
+/// renderer; returns how many it settled (rendered, or marked as needing attention).
 pub(crate) async fn render_pending(shared: &Arc<Shared>) -> Result<u32> {
+    render_all(shared, Claimant::Background).await
+}
+
+/// The flush's assistant: renders unsent photos without a rendition, oldest first, until none
+/// is left that nobody else is making. Runs beside a flush and is dropped with it.
+pub(crate) async fn assist(shared: &Arc<Shared>) {
+    if let Err(e) = render_all(shared, Claimant::Assist).await {
+        tracing::warn!(error = %e, "rendering ahead of the flush failed; the flush will render");
+    }
+}
+
+/// The makers' loop. The list is looked up afresh after each photo, so a photo just taken
+/// joins at once (ahead of any backlog, for the background renderer). The background renderer
+/// waits for a photo someone else is making, then finds it made; the assistant skips it.
+async fn render_all(shared: &Arc<Shared>, who: Claimant) -> Result<u32> {
     let mut settled = 0;
-    let todo = shared.store()?.unrendered_photos()?;
-    for queued in todo {
-        // Wait for the flush if it is preparing this one, then look again.
-        let _claim = shared.renders.claim(&queued.id).await;
-        let Some(capture) = shared.store()?.capture(&queued.id)? else {
+    // Photos looked at in this pass: one left unrendered (its original unreadable, or made by
+    // someone else who failed) is not picked again.
+    let mut tried = HashSet::new();
+    loop {
+        // Newest first.
+        let todo = shared.store()?.unrendered_photo_ids()?;
+        let next = match who {
+            Claimant::Assist => todo.into_iter().rev().find(|id| !tried.contains(id)),
+            _ => todo.into_iter().find(|id| !tried.contains(id)),
+        };
+        let Some(id) = next else {
+            return Ok(settled);
+        };
+        tried.insert(id.clone());
+        let _claim = match who {
+            Claimant::Assist => match shared.renders.try_claim(&id, who) {
+                Some(claim) => claim,
+                None => continue,
+            },
+            _ => shared.renders.claim(&id, who).await,
+        };
+        let Some(capture) = shared.store()?.capture(&id)? else {
             continue;
         };
         if capture.upload.is_some()
@@ -105,14 +163,17 @@ pub(crate) async fn render_pending(shared: &Arc<Shared>) -> Result<u32> {
         {
             continue;
         }
-        if render_one(shared, &capture).await? {
+        let renderer = match who {
+            Claimant::Assist => &shared.assist_renderer,
+            _ => &shared.renderer,
+        };
+        if render_one(shared, &capture, renderer).await? {
             settled += 1;
         }
     }
-    Ok(settled)
 }
 
-async fn render_one(shared: &Arc<Shared>, capture: &Capture) -> Result<bool> {
+async fn render_one(shared: &Arc<Shared>, capture: &Capture, renderer: &Renderer) -> Result<bool> {
     let original = match shared
         .blobs
         .read_verified(&capture.original.name, &capture.original.sha256)
@@ -124,7 +185,7 @@ async fn render_one(shared: &Arc<Shared>, capture: &Capture) -> Result<bool> {
         }
     };
     failpoint::hit("render.before_decode");
-    let Some(rendition) = shared.renderer.render(original, shared.config.media).await else {
+    let Some(rendition) = renderer.render(original, shared.config.media).await else {
         return Ok(false);
     };
     match rendition {

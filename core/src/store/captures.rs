@@ -525,12 +525,29 @@ impl Store {
 
     /// Unsent photos (waiting or queued) without an upload rendition, oldest first: the
     /// background renderer's work, at open and after each capture.
-    pub fn unrendered_photos(&self) -> Result<Vec<Capture>> {
-        self.query_captures(
-            "WHERE state IN ('waiting', 'queued') AND kind != 'pod' AND upload_file IS NULL
-             ORDER BY seq",
-            [],
+    /// The ids of unsent photos without an upload rendition, newest first.
+    pub fn unrendered_photo_ids(&self) -> Result<Vec<String>> {
+        self.ids(
+            "SELECT id FROM captures
+             WHERE state IN ('waiting', 'queued') AND kind != 'pod' AND upload_file IS NULL
+             ORDER BY seq DESC",
         )
+    }
+
+    /// The ids of queued photos whose upload rendition is made: ready to send at once.
+    pub fn rendered_queued_photo_ids(&self) -> Result<HashSet<String>> {
+        self.ids(
+            "SELECT id FROM captures
+             WHERE state = 'queued' AND kind != 'pod' AND upload_file IS NOT NULL",
+        )
+    }
+
+    fn ids<C: FromIterator<String>>(&self, sql: &str) -> Result<C> {
+        let mut statement = self.conn().prepare_cached(sql)?;
+        let ids = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<C>>()?;
+        Ok(ids)
     }
 
     /// Freezes a claimed POD's body at its first attempt: `image_count` and the POD hash with

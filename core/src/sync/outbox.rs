@@ -10,7 +10,10 @@
 //!
 //! Pipelined: while one item uploads, the next due item is claimed and its upload prepared
 //! (read, or rendered when the background renderer has not made it yet), so the radio does not
-//! wait for the CPU. At most the upload in flight and one prepared item are held in memory. A
+//! wait for the CPU. With an assistant rendering ahead, the next item is the first ready one
+//! (a POD, or a photo whose rendition is made): photos may go out of capture order among
+//! themselves, never before their POD (they are not queued until it is sent). At most the
+//! upload in flight and one prepared item are held in memory. A
 //! prepared item whose request never left when the pass ends (offline, a pause, the deadline)
 //! is released (`Event::Release`: queued again, the claim uncounted); a pass cut short at an
 //! await leaves it `sending`, and the next pass re-queues it.
@@ -37,7 +40,7 @@ use crate::store::blobs::Blobs;
 use crate::store::captures::{Capture, Outcome};
 use crate::store::Store;
 use crate::sync::import::lock;
-use crate::sync::render::{Maker, Published, RenderClaims};
+use crate::sync::render::{Claimant, Maker, Published, RenderClaims};
 use crate::upn::wire::{ImageQuery, PodSubmission, WireGpsFix};
 use crate::upn::{Progress, UpnApi, UpnError};
 
@@ -93,6 +96,10 @@ pub struct Flush<'a, A: UpnApi> {
     pub observer: Arc<dyn FlushObserver>,
     /// Shared with the background renderer: one maker of a capture's rendition at a time.
     pub renders: &'a RenderClaims,
+    /// An assistant renders photos ahead of this flush (`driver::render::assist`): photos
+    /// whose rendition is made go first, so the uploads never wait for a render while one is
+    /// ready. Without one the flush keeps strict sending order.
+    pub assisted: bool,
     /// What the data saver decides on that is not in the store: the network.
     pub saver: &'a SaverInputs,
 }
@@ -266,7 +273,7 @@ impl<A: UpnApi> Flush<'_, A> {
     /// prepared item are in memory. True when the pass ends the flush (offline, paused).
     async fn pass(&self, due: Vec<Capture>, pass: Pass, report: &mut FlushReport) -> Result<bool> {
         let deadline = pass.deadline;
-        let mut due = due.into_iter();
+        let mut due = std::collections::VecDeque::from(due);
         let mut images_paused = false;
         let mut next = self.prepare_next(&mut due, false, pass).await?;
         while let Some(current) = next.take() {
@@ -329,11 +336,11 @@ impl<A: UpnApi> Flush<'_, A> {
     /// stale) and prepares its upload. `None` when nothing is left or the deadline passed.
     async fn prepare_next(
         &self,
-        due: &mut std::vec::IntoIter<Capture>,
+        due: &mut std::collections::VecDeque<Capture>,
         images_paused: bool,
         pass: Pass,
     ) -> Result<Option<Prepared>> {
-        for queued in due.by_ref() {
+        while let Some(queued) = self.pick(due).await? {
             if past(pass.deadline) {
                 return Ok(None);
             }
@@ -362,6 +369,35 @@ impl<A: UpnApi> Flush<'_, A> {
             return Ok(Some(Prepared { capture, upload }));
         }
         Ok(None)
+    }
+
+    /// Takes the next item to send off the due list: the first, unless it is a photo whose
+    /// rendition is not made and an assistant is rendering ahead. Then the first ready item
+    /// (a POD, or a photo whose rendition is made) goes ahead of it; with none ready, it is
+    /// taken once the assistant is done with it (or at once, when nobody or the niced
+    /// renderer is making it: then the flush renders it).
+    async fn pick(&self, due: &mut std::collections::VecDeque<Capture>) -> Result<Option<Capture>> {
+        let Some(first) = due.front() else {
+            return Ok(None);
+        };
+        if !self.assisted || !first.kind.is_photo() || first.upload.is_some() {
+            return Ok(due.pop_front());
+        }
+        let first_id = first.id.clone();
+        let ready = lock(self.store)?.rendered_queued_photo_ids()?;
+        if !ready.contains(&first_id) {
+            let ahead = due
+                .iter()
+                .position(|c| !c.kind.is_photo() || c.upload.is_some() || ready.contains(&c.id));
+            if let Some(ready_one) = ahead.and_then(|i| due.remove(i)) {
+                return Ok(Some(ready_one));
+            }
+            if self.renders.holder(&first_id) == Some(Claimant::Assist) {
+                failpoint::hit("outbox.waits_for_assistant");
+                self.renders.released_by(&first_id, Claimant::Assist).await;
+            }
+        }
+        Ok(due.pop_front())
     }
 
     /// A claimed item whose request never left: queued again, its claim uncounted.
@@ -500,7 +536,22 @@ impl<A: UpnApi> Flush<'_, A> {
         if let Some(upload) = &capture.upload {
             return self.blobs.read_verified(&upload.name, &upload.sha256);
         }
-        let _claim = self.renders.try_claim(&capture.id);
+        let mut claim = self.renders.try_claim(&capture.id, Claimant::Flush);
+        while claim.is_none() && self.renders.holder(&capture.id) == Some(Claimant::Assist) {
+            // At normal priority and under way: its rendition is worth the wait.
+            failpoint::hit("outbox.waits_for_assistant");
+            self.renders
+                .released_by(&capture.id, Claimant::Assist)
+                .await;
+            let made = lock(self.store)?
+                .capture(&capture.id)?
+                .and_then(|c| c.upload);
+            if let Some(upload) = made {
+                return self.blobs.read_verified(&upload.name, &upload.sha256);
+            }
+            claim = self.renders.try_claim(&capture.id, Claimant::Flush);
+        }
+        let _claim = claim;
         let original = self
             .blobs
             .read_verified(&capture.original.name, &capture.original.sha256)?;

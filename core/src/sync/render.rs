@@ -1,17 +1,20 @@
 //! Who makes a capture's upload rendition, and whose file wins. The background renderer
 //! (`driver/render.rs`) and the flush's preparation both make `blobs/{id}.upload`.
 //!
-//! - A claim says "rendering this one now". The renderer waits for the flush's claim (then finds
-//!   the rendition made); the flush never waits for the renderer's: the renderer runs niced and a
-//!   busy phone may starve it for seconds, so the flush renders the photo itself at normal
-//!   priority, and both may be rendering the same photo at once.
+//! - A claim says "rendering this one now", and who: the flush, the niced background renderer,
+//!   or the flush's assistant (the same renderer at normal priority, running only while a flush
+//!   does, so a day's backlog renders on two cores while it uploads). The background renderer
+//!   waits for another's claim (then finds the rendition made); the flush waits for the
+//!   assistant's (it is at normal priority and already under way) but never for the background
+//!   renderer's: that one runs niced and a busy phone may starve it for seconds, so the flush
+//!   renders the photo itself, and both may be rendering the same photo at once.
 //! - [`RenderClaims::publish`] decides which of the two renditions becomes the file: whoever
 //!   publishes first, under one lock, writes the file (temporary name, fsync, rename, directory
 //!   fsync) and records it compare-and-set on `upload_file IS NULL`; the later one finds it
 //!   recorded, writes nothing and uses the recorded file. So there is exactly one rendition
 //!   file, and the row's sha256 is always that file's.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -25,11 +28,22 @@ use crate::sync::import::lock;
 
 #[derive(Debug, Default)]
 pub struct RenderClaims {
-    ids: Mutex<HashSet<String>>,
+    ids: Mutex<HashMap<String, Claimant>>,
     released: Notify,
     /// Held from reading the row to recording the file: one publisher at a time, so the two
     /// makers never write the same file name at once.
     publishing: Mutex<()>,
+}
+
+/// Who holds a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimant {
+    /// The flush, preparing the capture it has claimed.
+    Flush,
+    /// The background renderer (niced).
+    Background,
+    /// The flush's assistant, rendering ahead of the uploads at normal priority.
+    Assist,
 }
 
 /// Who made a rendition: decides which rows may take it.
@@ -82,28 +96,54 @@ pub struct RenderClaim<'a> {
 }
 
 impl RenderClaims {
-    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        // A set of ids cannot be left half-changed by a panic.
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, Claimant>> {
+        // A map of ids cannot be left half-changed by a panic.
         self.ids.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The claim on `id`, unless someone holds it.
-    pub fn try_claim(&self, id: &str) -> Option<RenderClaim<'_>> {
-        self.ids().insert(id.to_string()).then(|| RenderClaim {
-            claims: self,
-            id: id.to_string(),
-        })
+    /// The claim on `id` for `who`, unless someone holds it.
+    pub fn try_claim(&self, id: &str, who: Claimant) -> Option<RenderClaim<'_>> {
+        use std::collections::hash_map::Entry;
+        match self.ids().entry(id.to_string()) {
+            Entry::Occupied(_) => None,
+            Entry::Vacant(slot) => {
+                slot.insert(who);
+                Some(RenderClaim {
+                    claims: self,
+                    id: id.to_string(),
+                })
+            }
+        }
     }
 
-    /// The claim on `id`, waiting for whoever holds it.
-    pub async fn claim(&self, id: &str) -> RenderClaim<'_> {
+    /// Who holds the claim on `id`, if anyone.
+    pub fn holder(&self, id: &str) -> Option<Claimant> {
+        self.ids().get(id).copied()
+    }
+
+    /// The claim on `id` for `who`, waiting for whoever holds it.
+    pub async fn claim(&self, id: &str, who: Claimant) -> RenderClaim<'_> {
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
             // Registered before the check, so a release between the two is not missed.
             released.as_mut().enable();
-            if let Some(claim) = self.try_claim(id) {
+            if let Some(claim) = self.try_claim(id, who) {
                 return claim;
+            }
+            released.await;
+        }
+    }
+
+    /// Returns once `id` is not claimed by `who` (at once when it is not). A claim changing
+    /// hands to someone else also ends the wait.
+    pub async fn released_by(&self, id: &str, who: Claimant) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.holder(id) != Some(who) {
+                return;
             }
             released.await;
         }
@@ -179,20 +219,22 @@ mod tests {
     #[test]
     fn one_claim_per_id_and_a_waiter_gets_it_on_release() {
         let claims = RenderClaims::default();
-        let first = claims.try_claim("a").expect("free");
-        assert!(claims.try_claim("a").is_none());
-        assert!(claims.try_claim("b").is_some());
+        let first = claims.try_claim("a", Claimant::Flush).expect("free");
+        assert!(claims.try_claim("a", Claimant::Assist).is_none());
+        assert_eq!(claims.holder("a"), Some(Claimant::Flush));
+        assert!(claims.try_claim("b", Claimant::Flush).is_some());
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let waiter = claims.claim("a");
+            let waiter = claims.claim("a", Claimant::Background);
             tokio::pin!(waiter);
             use futures_util::FutureExt as _;
             assert!(waiter.as_mut().now_or_never().is_none());
             drop(first);
             let _second = waiter.await;
-            assert!(claims.try_claim("a").is_none());
+            assert!(claims.try_claim("a", Claimant::Flush).is_none());
+            assert_eq!(claims.holder("a"), Some(Claimant::Background));
         });
     }
 }
