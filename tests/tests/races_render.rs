@@ -1,11 +1,13 @@
-//! The flush never waits for the niced background renderer (issue 11): when the flush needs a
-//! photo the renderer is still on, it renders the photo itself at normal priority, and exactly
-//! one of the two renditions becomes `blobs/{id}.upload` (the first published), the row's
-//! sha256 is that file's and the upload is those bytes. It does wait for its assistant (the
+//! The flush waits only briefly for the niced background renderer (issue 11): when the flush
+//! needs a photo the renderer is still on after that, it renders the photo itself at normal
+//! priority, and exactly one of the two renditions becomes `blobs/{id}.upload` (the first
+//! published), the row's sha256 is that file's and the upload is those bytes; a renderer done
+//! in time is not rendered twice. It does wait for its assistant (the
 //! normal-priority renderer that works ahead of a flush) rather than render a photo twice, and
 //! sends a photo that is ready ahead of one still being made. Race windows are opened with
 //! hooks on `render.mid_render` / `render.assist_mid_render` (inside the two renderers'
-//! threads), `outbox.before_claim`, `outbox.waits_for_assistant`, `outbox.rendition_made` (the
+//! threads), `outbox.before_claim`, `outbox.waits_for_assistant` / `outbox.waits_for_renderer`,
+//! `outbox.rendition_made` (the
 //! flush's own rendition made, not yet published) and `render.before_record`; this file is the
 //! only one registering them, and its tests run one at a time (`serial`).
 
@@ -140,7 +142,7 @@ fn renderer_held_on_a_photo() -> RendererHeld {
 }
 
 #[test]
-fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it() {
+fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it_long() {
     let RendererHeld {
         _serial,
         sim,
@@ -152,7 +154,7 @@ fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it() {
 
     let report = flush_in_background(&t)
         .recv_timeout(PATIENCE)
-        .expect("the flush finished while the renderer was still held: it did not wait for it")
+        .expect("the flush finished while the renderer was still held: it did not wait for it long")
         .expect("flush");
     assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
     assert_one_consistent_rendition(&t, &sim, &barcode, &id);
@@ -344,4 +346,38 @@ fn a_photo_whose_rendition_is_made_goes_ahead_of_one_still_being_made() {
     for id in [&first, &second, &third] {
         assert_one_consistent_rendition(&t, &sim, &barcode, id);
     }
+}
+
+#[test]
+fn a_photo_the_niced_renderer_finishes_in_time_is_not_rendered_twice() {
+    let RendererHeld {
+        _serial,
+        sim,
+        t,
+        barcode,
+        renderer,
+        id,
+    } = renderer_held_on_a_photo();
+    let (renders, _counting) = count_flush_renders();
+    let (waits_tx, waits) = mpsc::channel::<()>();
+    let waits_tx = Mutex::new(waits_tx);
+    let _waiting = upn_core::failpoint::on("outbox.waits_for_renderer", move || {
+        let _ = waits_tx.lock().expect("lock").send(());
+    });
+    let report = flush_in_background(&t);
+    waits
+        .recv_timeout(PATIENCE)
+        .expect("the flush waits a little for the renderer");
+    renderer.go.send(()).expect("release the renderer");
+    let report = report
+        .recv_timeout(PATIENCE)
+        .expect("flush")
+        .expect("flush");
+    assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
+    assert_eq!(
+        *renders.lock().expect("lock"),
+        1,
+        "the flush rendered the signature only, and sent the renderer's photo"
+    );
+    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
 }

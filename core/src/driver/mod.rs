@@ -189,8 +189,8 @@ pub(crate) struct Shared {
     pub capture_gate: Mutex<()>,
     /// Wakes the background renderer (a new photo); keeps one permit.
     pub render_wake: Notify,
-    /// Who is making a rendition now, and whose file wins when the flush (which never waits
-    /// for the niced renderer) and the renderer both made one.
+    /// Who is making a rendition now, and whose file wins when the flush (which waits only
+    /// briefly for the niced renderer) and the renderer both made one.
     pub renders: crate::sync::render::RenderClaims,
     /// The background renderer's low-priority thread.
     pub renderer: render::Renderer,

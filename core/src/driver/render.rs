@@ -11,9 +11,9 @@
 //!   oldest photos first, so a day's backlog renders on two cores while the uploads go, and the
 //!   two makers meet once in the middle instead of racing on the same photos.
 //!
-//! The flush never waits for the niced thread: when it needs a photo that thread is still on,
-//! it renders the photo itself, and the first rendition published is the file
-//! (`sync/render.rs`). It waits for the assistant, which is at normal priority and started.
+//! The flush waits for the niced thread only briefly: when it needs a photo that thread is
+//! still on after that, it renders the photo itself, and the first rendition published is the
+//! file (`sync/render.rs`). It waits for the assistant, which is at normal priority and started.
 
 use std::collections::HashSet;
 use std::sync::{mpsc, Arc};

@@ -233,6 +233,12 @@ fn grew(listed: &Capture, upload: &Result<Vec<u8>>) -> bool {
             .is_ok_and(|bytes| bytes.len() as u64 > listed.bytes_to_send())
 }
 
+/// How long the flush waits for the niced background renderer's rendition of a photo it is
+/// about to send before making its own: enough for a render under way on an idle phone (the
+/// photo just taken at the door, so it is not rendered twice), little enough that a starved
+/// renderer never holds an upload up for long.
+pub const NICED_RENDER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn past(deadline: Option<tokio::time::Instant>) -> bool {
     deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
 }
@@ -527,22 +533,36 @@ impl<A: UpnApi> Flush<'_, A> {
         Ok(outcome)
     }
 
-    /// The upload rendition, made now (off the capture path) if it is not made yet. Never
-    /// waits for the background renderer: it runs niced, and under CPU pressure the upload
-    /// would stall behind it. When it holds this capture, the flush renders it too, at normal
-    /// priority, and the first rendition published is the one uploaded
-    /// (`RenderClaims::publish`). The flush's own claim keeps the renderer from starting it.
+    /// The upload rendition, made now (off the capture path) if it is not made yet. Another
+    /// maker's rendition under way is waited for: the assistant's (normal priority) until it is
+    /// done, the niced background renderer's for at most [`NICED_RENDER_PATIENCE`]: under CPU
+    /// pressure it may be starved, and the upload must not stall behind it. Past that the flush
+    /// renders the photo too, at normal priority, and the first rendition published is the one
+    /// uploaded (`RenderClaims::publish`). The flush's own claim keeps the others from starting
+    /// it.
     async fn upload_bytes(&self, capture: &Capture) -> Result<Vec<u8>> {
         if let Some(upload) = &capture.upload {
             return self.blobs.read_verified(&upload.name, &upload.sha256);
         }
         let mut claim = self.renders.try_claim(&capture.id, Claimant::Flush);
-        while claim.is_none() && self.renders.holder(&capture.id) == Some(Claimant::Assist) {
-            // At normal priority and under way: its rendition is worth the wait.
-            failpoint::hit("outbox.waits_for_assistant");
-            self.renders
-                .released_by(&capture.id, Claimant::Assist)
-                .await;
+        let mut waited_for_renderer = false;
+        while claim.is_none() {
+            match self.renders.holder(&capture.id) {
+                Some(Claimant::Assist) => {
+                    failpoint::hit("outbox.waits_for_assistant");
+                    self.renders
+                        .released_by(&capture.id, Claimant::Assist)
+                        .await;
+                }
+                Some(Claimant::Background) if !waited_for_renderer => {
+                    waited_for_renderer = true;
+                    failpoint::hit("outbox.waits_for_renderer");
+                    let done = self.renders.released_by(&capture.id, Claimant::Background);
+                    let _in_time = tokio::time::timeout(NICED_RENDER_PATIENCE, done).await;
+                }
+                // The niced renderer is still on it after the wait: made here too.
+                _ => break,
+            }
             let made = lock(self.store)?
                 .capture(&capture.id)?
                 .and_then(|c| c.upload);

@@ -5,9 +5,10 @@
 //!   or the flush's assistant (the same renderer at normal priority, running only while a flush
 //!   does, so a day's backlog renders on two cores while it uploads). The background renderer
 //!   waits for another's claim (then finds the rendition made); the flush waits for the
-//!   assistant's (it is at normal priority and already under way) but never for the background
-//!   renderer's: that one runs niced and a busy phone may starve it for seconds, so the flush
-//!   renders the photo itself, and both may be rendering the same photo at once.
+//!   assistant's (it is at normal priority and already under way), and for the background
+//!   renderer's only a short while (`sync::outbox::NICED_RENDER_PATIENCE`): that one runs niced
+//!   and a busy phone may starve it for seconds, so past that the flush renders the photo
+//!   itself, and both may be rendering the same photo at once.
 //! - [`RenderClaims::publish`] decides which of the two renditions becomes the file: whoever
 //!   publishes first, under one lock, writes the file (temporary name, fsync, rename, directory
 //!   fsync) and records it compare-and-set on `upload_file IS NULL`; the later one finds it
