@@ -49,16 +49,26 @@ fn capture_of(t: &TestDriver, barcode: &str, id: &str) -> upn_core::Capture {
 /// A photo (waiting for its POD) and the POD, captured; the renderer starts on the photo as
 /// soon as it is captured.
 fn photo_and_pod(t: &TestDriver, barcode: &str) -> String {
-    let item = t
-        .driver
+    let id = add_photo(t, barcode, 7);
+    sign(t, barcode);
+    id
+}
+
+/// A photo of `barcode`, captured now.
+fn add_photo(t: &TestDriver, barcode: &str, seed: u64) -> String {
+    t.driver
         .add_photo(
             barcode,
-            &photo(7),
+            &photo(seed),
             CaptureKind::Goods,
             chrono::Utc::now(),
             None,
         )
-        .expect("photo");
+        .expect("photo")
+        .id
+}
+
+fn sign(t: &TestDriver, barcode: &str) {
     t.driver
         .sign(
             barcode,
@@ -68,7 +78,6 @@ fn photo_and_pod(t: &TestDriver, barcode: &str) -> String {
             None,
         )
         .expect("sign");
-    item.id
 }
 
 /// Runs a flush on a thread of its own; its report arrives on the receiver.
@@ -180,11 +189,7 @@ fn when_the_renderer_publishes_first_the_flush_uploads_the_renderers_file() {
     // The flush makes its own rendition of the photo and stops before publishing it (the
     // first rendition it makes is the POD's signature: the POD goes first).
     let flush = hold("outbox.rendition_made", 2);
-    let (recorded_tx, recorded) = mpsc::channel::<()>();
-    let recorded_tx = Mutex::new(recorded_tx);
-    let _renderer_writes = upn_core::failpoint::on("render.before_record", move || {
-        let _ = recorded_tx.lock().expect("lock").send(());
-    });
+    let (recorded, _renderer_writes) = signal("render.before_record");
     let report = flush_in_background(&t);
     flush
         .reached
@@ -209,30 +214,45 @@ fn when_the_renderer_publishes_first_the_flush_uploads_the_renderers_file() {
     assert_eq!(capture_of(&t, &barcode, &id).upload, Some(by_renderer));
 }
 
-/// A photo of `barcode`, captured now.
-fn add_photo(t: &TestDriver, barcode: &str, seed: u64) -> String {
-    t.driver
-        .add_photo(
-            barcode,
-            &photo(seed),
-            CaptureKind::Goods,
-            chrono::Utc::now(),
-            None,
-        )
-        .expect("photo")
-        .id
+/// Says each time `name` is hit, holding nothing.
+fn signal(name: &str) -> (mpsc::Receiver<()>, upn_core::failpoint::HookGuard) {
+    let (tx, rx) = mpsc::channel::<()>();
+    let tx = Mutex::new(tx);
+    let hook = upn_core::failpoint::on(name, move || {
+        let _ = tx.lock().expect("lock").send(());
+    });
+    (rx, hook)
 }
 
-fn sign(t: &TestDriver, barcode: &str) {
-    t.driver
-        .sign(
-            barcode,
-            &signature(7),
-            "A. Signer",
-            chrono::Utc::now(),
-            None,
-        )
-        .expect("sign");
+/// The niced renderer's first render held: on the first photo, captured here.
+fn first_photo_with_the_renderer_held(
+    t: &TestDriver,
+    barcode: &str,
+) -> (upn_e2e::hooks::Hold, String) {
+    let renderer = hold("render.mid_render", 1);
+    let first = add_photo(t, barcode, 7);
+    renderer
+        .reached
+        .recv_timeout(PATIENCE)
+        .expect("renderer on the first photo");
+    (renderer, first)
+}
+
+/// Once the flush says it waits for a maker (`waits`), lets that maker (`held`) go on; then
+/// the flush's report.
+fn release_when_the_flush_waits(
+    waits: &mpsc::Receiver<()>,
+    held: &upn_e2e::hooks::Hold,
+    report: &mpsc::Receiver<upn_core::Result<upn_core::FlushReport>>,
+) -> upn_core::FlushReport {
+    waits
+        .recv_timeout(PATIENCE)
+        .expect("the flush waits for the maker under way");
+    held.go.send(()).expect("release the maker");
+    report
+        .recv_timeout(PATIENCE)
+        .expect("flush")
+        .expect("flush")
 }
 
 /// Counts the renditions the flush makes itself (the POD's signature included).
@@ -252,12 +272,7 @@ fn the_flush_waits_for_its_assistant_instead_of_rendering_a_photo_twice() {
     let t = Arc::new(open(&sim));
     let barcode = sim.consignments()[0].barcode.clone();
     // The niced renderer is stuck on the first photo, so the second is left to the assistant.
-    let renderer = hold("render.mid_render", 1);
-    let first = add_photo(&t, &barcode, 7);
-    renderer
-        .reached
-        .recv_timeout(PATIENCE)
-        .expect("renderer on the first photo");
+    let (renderer, first) = first_photo_with_the_renderer_held(&t, &barcode);
     let second = add_photo(&t, &barcode, 8);
     sign(&t, &barcode);
 
@@ -274,22 +289,11 @@ fn the_flush_waits_for_its_assistant_instead_of_rendering_a_photo_twice() {
         .reached
         .recv_timeout(PATIENCE)
         .expect("the assistant renders the photo nobody is on");
-    let (waits_tx, waits) = mpsc::channel::<()>();
-    let waits_tx = Mutex::new(waits_tx);
-    let _waiting = upn_core::failpoint::on("outbox.waits_for_assistant", move || {
-        let _ = waits_tx.lock().expect("lock").send(());
-    });
+    let (waits, _waiting) = signal("outbox.waits_for_assistant");
     flush_start.go.send(()).expect("release the flush");
     // The flush sends the POD and renders the first photo itself (the niced renderer is
     // stuck), then waits for the assistant's second photo instead of rendering it too.
-    waits
-        .recv_timeout(PATIENCE)
-        .expect("the flush waits for the assistant");
-    assistant.go.send(()).expect("release the assistant");
-    let report = report
-        .recv_timeout(PATIENCE)
-        .expect("flush")
-        .expect("flush");
+    let report = release_when_the_flush_waits(&waits, &assistant, &report);
     assert_eq!((report.sent, report.needs_attention), (3, 0), "{report:?}");
     assert_eq!(
         *renders.lock().expect("lock"),
@@ -310,13 +314,8 @@ fn a_photo_whose_rendition_is_made_goes_ahead_of_one_still_being_made() {
     let barcode = sim.consignments()[0].barcode.clone();
     // The niced renderer takes the newest photo first: held on the first photo while the
     // others are captured, it then makes the third and is held again on the second.
-    let on_first = hold("render.mid_render", 1);
     let on_second = hold("render.mid_render", 3);
-    let first = add_photo(&t, &barcode, 7);
-    on_first
-        .reached
-        .recv_timeout(PATIENCE)
-        .expect("renderer on the first photo");
+    let (on_first, first) = first_photo_with_the_renderer_held(&t, &barcode);
     let second = add_photo(&t, &barcode, 8);
     let third = add_photo(&t, &barcode, 9);
     on_first.go.send(()).expect("release the renderer");
@@ -359,20 +358,9 @@ fn a_photo_the_niced_renderer_finishes_in_time_is_not_rendered_twice() {
         id,
     } = renderer_held_on_a_photo();
     let (renders, _counting) = count_flush_renders();
-    let (waits_tx, waits) = mpsc::channel::<()>();
-    let waits_tx = Mutex::new(waits_tx);
-    let _waiting = upn_core::failpoint::on("outbox.waits_for_renderer", move || {
-        let _ = waits_tx.lock().expect("lock").send(());
-    });
+    let (waits, _waiting) = signal("outbox.waits_for_renderer");
     let report = flush_in_background(&t);
-    waits
-        .recv_timeout(PATIENCE)
-        .expect("the flush waits a little for the renderer");
-    renderer.go.send(()).expect("release the renderer");
-    let report = report
-        .recv_timeout(PATIENCE)
-        .expect("flush")
-        .expect("flush");
+    let report = release_when_the_flush_waits(&waits, &renderer, &report);
     assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
     assert_eq!(
         *renders.lock().expect("lock"),
