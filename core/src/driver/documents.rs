@@ -87,7 +87,7 @@ impl Driver {
         };
         let rendition = match capture.kind {
             CaptureKind::Pod => media::signature_rendition(&original, &limits),
-            _ => media::photo_rendition(&original, &limits),
+            _ => media::photo_rendition(original, &limits),
         }
         .map_err(|e| Error::invalid("capture", format!("its image could not be read: {e}")))?;
         Ok(CaptureImage {

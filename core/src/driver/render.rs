@@ -69,7 +69,7 @@ impl Renderer {
                 };
                 for job in queue {
                     failpoint::hit(mid_render);
-                    let rendition = media::photo_rendition(&job.original, &job.limits);
+                    let rendition = media::photo_rendition(job.original, &job.limits);
                     let _ = job.reply.send(rendition);
                 }
             })

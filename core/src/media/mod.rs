@@ -164,8 +164,15 @@ pub fn inspect_signature(bytes: &[u8], limits: &MediaLimits) -> Result<ImageInfo
 /// The upload rendition of a photo: upright (EXIF orientation applied), every metadata segment
 /// dropped, long side at most `limits.max_long_side` (never upscaled), JPEG at
 /// `limits.jpeg_quality`.
-pub fn photo_rendition(bytes: &[u8], limits: &MediaLimits) -> Result<Rendition, MediaError> {
-    decode::guarded(|| photo::rendition(bytes, limits))
+///
+/// Hand the original over (a `Vec`) where it is not needed afterwards: it is then freed as
+/// soon as it is decoded, ~4 MB less at the render's peak; a borrowed one is left alone.
+pub fn photo_rendition<'a>(
+    bytes: impl Into<std::borrow::Cow<'a, [u8]>>,
+    limits: &MediaLimits,
+) -> Result<Rendition, MediaError> {
+    let bytes = bytes.into();
+    decode::guarded(move || photo::rendition(bytes, limits))
 }
 
 /// The upload rendition of a signature: cropped to the ink plus a small margin, long side at most

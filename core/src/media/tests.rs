@@ -655,7 +655,7 @@ fn every_exif_orientation_puts_the_marked_corner_where_expected() {
         (false, true),
     ];
     for o in 1..=8u8 {
-        let r = photo_rendition(&with_orientation(&jpeg, u16::from(o)), &lim()).unwrap();
+        let r = photo_rendition(with_orientation(&jpeg, u16::from(o)), &lim()).unwrap();
         let (w, h, px) = decode_rgb(&r.bytes);
         assert_eq!((r.width, r.height), (w, h));
         assert_eq!(
@@ -734,11 +734,11 @@ fn all_metadata_is_stripped() {
 #[test]
 fn long_side_is_capped_and_small_images_are_not_upscaled() {
     // Small: untouched size.
-    let r = photo_rendition(&photo_jpeg(480, 360), &lim()).unwrap();
+    let r = photo_rendition(photo_jpeg(480, 360), &lim()).unwrap();
     assert_eq!((r.width, r.height), (480, 360));
 
     // 2400x1800 at the default 1600.
-    let r = photo_rendition(&photo_jpeg(2400, 1800), &lim()).unwrap();
+    let r = photo_rendition(photo_jpeg(2400, 1800), &lim()).unwrap();
     assert_eq!((r.width, r.height), (1600, 1200));
     assert_eq!(decode_rgb(&r.bytes).0, 1600);
 
@@ -751,7 +751,7 @@ fn long_side_is_capped_and_small_images_are_not_upscaled() {
     let r = photo_rendition(&jpeg, &small).unwrap();
     assert_eq!((r.width, r.height), (500, 250));
     assert!(is_red(rgb_at(&decode_rgb(&r.bytes).2, 500, 5, 5)));
-    let r = photo_rendition(&with_orientation(&jpeg, 6), &small).unwrap();
+    let r = photo_rendition(with_orientation(&jpeg, 6), &small).unwrap();
     assert_eq!((r.width, r.height), (250, 500));
 
     // PNG source.

@@ -579,7 +579,7 @@ impl<A: UpnApi> Flush<'_, A> {
         let kind = capture.kind;
         let rendition = tokio::task::spawn_blocking(move || match kind {
             CaptureKind::Pod => media::signature_rendition(&original, &limits),
-            _ => media::photo_rendition(&original, &limits),
+            _ => media::photo_rendition(original, &limits),
         })
         .await
         .map_err(|_| Error::Storage {
