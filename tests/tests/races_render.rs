@@ -129,6 +129,17 @@ struct RendererHeld {
     id: String,
 }
 
+impl RendererHeld {
+    /// The held photo's capture, as it is now.
+    fn photo(&self) -> upn_core::Capture {
+        capture_of(&self.t, &self.barcode, &self.id)
+    }
+
+    fn assert_one_consistent_rendition(&self) {
+        assert_one_consistent_rendition(&self.t, &self.sim, &self.barcode, &self.id);
+    }
+}
+
 fn renderer_held_on_a_photo() -> RendererHeld {
     let _serial = serial();
     let sim = small();
@@ -152,56 +163,46 @@ fn renderer_held_on_a_photo() -> RendererHeld {
 
 #[test]
 fn the_flush_uploads_a_photo_the_renderer_is_stuck_on_without_waiting_for_it_long() {
-    let RendererHeld {
-        _serial,
-        sim,
-        t,
-        barcode,
-        renderer,
-        id,
-    } = renderer_held_on_a_photo();
+    let held = renderer_held_on_a_photo();
 
-    let report = flush_in_background(&t)
+    let report = flush_in_background(&held.t)
         .recv_timeout(PATIENCE)
         .expect("the flush finished while the renderer was still held: it did not wait for it long")
         .expect("flush");
     assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
-    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
-    let uploaded = capture_of(&t, &barcode, &id).upload;
+    held.assert_one_consistent_rendition();
+    let uploaded = held.photo().upload;
 
     // The renderer finishes after all: its rendition loses, and nothing of it is written.
-    renderer.go.send(()).expect("release the renderer");
-    t.driver.render_pending().expect("settle the renderer");
-    assert_eq!(capture_of(&t, &barcode, &id).upload, uploaded);
-    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
+    held.renderer.go.send(()).expect("release the renderer");
+    held.t.driver.render_pending().expect("settle the renderer");
+    assert_eq!(held.photo().upload, uploaded);
+    held.assert_one_consistent_rendition();
 }
 
 #[test]
 fn when_the_renderer_publishes_first_the_flush_uploads_the_renderers_file() {
-    let RendererHeld {
-        _serial,
-        sim,
-        t,
-        barcode,
-        renderer,
-        id,
-    } = renderer_held_on_a_photo();
+    let held = renderer_held_on_a_photo();
     // The flush makes its own rendition of the photo and stops before publishing it (the
     // first rendition it makes is the POD's signature: the POD goes first).
     let flush = hold("outbox.rendition_made", 2);
     let (recorded, _renderer_writes) = signal("render.before_record");
-    let report = flush_in_background(&t);
+    let report = flush_in_background(&held.t);
     flush
         .reached
         .recv_timeout(PATIENCE)
         .expect("the flush rendered the photo itself");
     // Now the renderer goes on, publishes first, and lets go of the photo.
-    renderer.go.send(()).expect("release the renderer");
+    held.renderer.go.send(()).expect("release the renderer");
     recorded
         .recv_timeout(PATIENCE)
         .expect("the renderer publishes its rendition");
-    t.driver.render_pending().expect("the renderer is done");
-    let by_renderer = capture_of(&t, &barcode, &id)
+    held.t
+        .driver
+        .render_pending()
+        .expect("the renderer is done");
+    let by_renderer = held
+        .photo()
         .upload
         .expect("the renderer's rendition is recorded on the claimed row");
     flush.go.send(()).expect("release the flush");
@@ -210,8 +211,8 @@ fn when_the_renderer_publishes_first_the_flush_uploads_the_renderers_file() {
         .expect("flush")
         .expect("flush");
     assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
-    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
-    assert_eq!(capture_of(&t, &barcode, &id).upload, Some(by_renderer));
+    held.assert_one_consistent_rendition();
+    assert_eq!(held.photo().upload, Some(by_renderer));
 }
 
 /// Says each time `name` is hit, holding nothing.
@@ -349,23 +350,16 @@ fn a_photo_whose_rendition_is_made_goes_ahead_of_one_still_being_made() {
 
 #[test]
 fn a_photo_the_niced_renderer_finishes_in_time_is_not_rendered_twice() {
-    let RendererHeld {
-        _serial,
-        sim,
-        t,
-        barcode,
-        renderer,
-        id,
-    } = renderer_held_on_a_photo();
+    let held = renderer_held_on_a_photo();
     let (renders, _counting) = count_flush_renders();
     let (waits, _waiting) = signal("outbox.waits_for_renderer");
-    let report = flush_in_background(&t);
-    let report = release_when_the_flush_waits(&waits, &renderer, &report);
+    let report = flush_in_background(&held.t);
+    let report = release_when_the_flush_waits(&waits, &held.renderer, &report);
     assert_eq!((report.sent, report.needs_attention), (2, 0), "{report:?}");
     assert_eq!(
         *renders.lock().expect("lock"),
         1,
         "the flush rendered the signature only, and sent the renderer's photo"
     );
-    assert_one_consistent_rendition(&t, &sim, &barcode, &id);
+    held.assert_one_consistent_rendition();
 }

@@ -144,7 +144,7 @@ impl Shared {
         // claim goes with the aborted task).
         let _assistant = flush.assisted.then(|| {
             let shared = self.clone();
-            AbortOnDrop(tokio::spawn(
+            super::task::Task::new(tokio::spawn(
                 async move { super::render::assist(&shared).await },
             ))
         });
@@ -170,15 +170,6 @@ impl Shared {
             _ = cancel.cancelled() => Ok(FlushReport::empty(FlushEnd::Cancelled)),
             report = self.flush(deadline) => report,
         }
-    }
-}
-
-/// Aborts its task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -124,27 +124,31 @@ impl RenderClaims {
 
     /// The claim on `id` for `who`, waiting for whoever holds it.
     pub async fn claim(&self, id: &str, who: Claimant) -> RenderClaim<'_> {
-        loop {
-            let released = self.released.notified();
-            tokio::pin!(released);
-            // Registered before the check, so a release between the two is not missed.
-            released.as_mut().enable();
-            if let Some(claim) = self.try_claim(id, who) {
-                return claim;
-            }
-            released.await;
-        }
+        self.on_release(|| self.try_claim(id, who)).await
     }
 
     /// Returns once `id` is not claimed by `who` (at once when it is not). A claim changing
     /// hands to someone else also ends the wait.
     pub async fn released_by(&self, id: &str, who: Claimant) {
+        self.on_release(|| (self.holder(id) != Some(who)).then_some(()))
+            .await
+    }
+
+    /// Returns once nobody holds a claim (whatever was being rendered is recorded or cleaned).
+    pub async fn idle(&self) {
+        self.on_release(|| self.ids().is_empty().then_some(()))
+            .await
+    }
+
+    /// What `ready` gives, asking again after each release until it gives something.
+    async fn on_release<T>(&self, mut ready: impl FnMut() -> Option<T>) -> T {
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
+            // Registered before the check, so a release between the two is not missed.
             released.as_mut().enable();
-            if self.holder(id) != Some(who) {
-                return;
+            if let Some(value) = ready() {
+                return value;
             }
             released.await;
         }
@@ -190,19 +194,6 @@ impl RenderClaims {
         // under this name: the row just moved (discarded), and the file is nobody's.
         blobs.remove(&blob.name);
         Ok(Published::Refused)
-    }
-
-    /// Returns once nobody holds a claim (whatever was being rendered is recorded or cleaned).
-    pub async fn idle(&self) {
-        loop {
-            let released = self.released.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            if self.ids().is_empty() {
-                return;
-            }
-            released.await;
-        }
     }
 }
 
