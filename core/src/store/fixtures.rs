@@ -22,7 +22,7 @@ use super::schema::{migrate_to, schema_of};
 use super::{configure, Store};
 
 /// Every schema version that shipped.
-const RELEASED: [u32; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+const RELEASED: [u32; 9] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /// Unsent captures every fixture from v3 on holds (id, state), and the sent one.
 const UNSENT: [(&str, &str); 4] = [
@@ -74,17 +74,34 @@ fn rows(version: u32) -> String {
         } else {
             ("", "")
         };
+        // v9 keeps the bodies in their own table.
+        let (body_column, good_body, bad_body) = if version >= 9 {
+            ("", String::new(), String::new())
+        } else {
+            (
+                ", body",
+                format!(", CAST('{body}' AS BLOB)"),
+                ", x'7b7b7b'".to_string(),
+            )
+        };
         sql += &format!(
-            "INSERT INTO tracking_inbox (id, received_at, server_time, sha256, bytes, body, state)
-             VALUES (1, {r}, {s}, '{sha}', {n}, CAST('{body}' AS BLOB), 'pending');
-             INSERT INTO tracking_inbox (id, received_at, sha256, bytes, body, state, error,
+            "INSERT INTO tracking_inbox (id, received_at, server_time, sha256, bytes{body_column},
+                state)
+             VALUES (1, {r}, {s}, '{sha}', {n}{good_body}, 'pending');
+             INSERT INTO tracking_inbox (id, received_at, sha256, bytes{body_column}, state, error,
                 processed_at{failed_column})
-             VALUES (2, {r}, '{bad_sha}', 3, x'7b7b7b', 'failed', 'not JSON', {r}{failed_version});",
+             VALUES (2, {r}, '{bad_sha}', 3{bad_body}, 'failed', 'not JSON', {r}{failed_version});",
             r = t("2026-11-26T10:05:00.010Z"),
             s = t("2026-11-26T10:04:59.000Z"),
             n = body.len(),
             bad_sha = crate::digest::sha256_hex(b"{{{"),
         );
+        if version >= 9 {
+            sql += &format!(
+                "INSERT INTO tracking_bodies (inbox_id, body) VALUES
+                 (1, CAST('{body}' AS BLOB)), (2, x'7b7b7b');"
+            );
+        }
     }
     if version >= 3 {
         let c = t("2026-11-26T10:30:00.007Z");

@@ -121,9 +121,11 @@ impl Store {
     /// malformed stay too: a newer parser re-reads them. Returns how many were emptied.
     pub fn purge_tracking_bodies(&self, cutoff: DateTime<Utc>) -> Result<u32> {
         let n = self.conn().execute(
-            "UPDATE tracking_inbox SET body = x''
-             WHERE state = 'processed' AND processed_at < ?1 AND length(body) > 0
-               AND id NOT IN (SELECT inbox_id FROM tracking_malformed)",
+            "UPDATE tracking_bodies SET body = x''
+             WHERE length(body) > 0 AND inbox_id IN (
+                SELECT id FROM tracking_inbox
+                WHERE state = 'processed' AND processed_at < ?1
+                  AND id NOT IN (SELECT inbox_id FROM tracking_malformed))",
             [format_time(cutoff)],
         )?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))

@@ -28,6 +28,9 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (7, include_str!("migrations/v007_pod_hash.sql")),
     // 8: typed outbox reasons (last_error_code) and retention (purged_at).
     (8, include_str!("migrations/v008_retention_reasons.sql")),
+    // 9: tracking response bodies apart from the inbox row (marking it processed no longer
+    // rewrites the body).
+    (9, include_str!("migrations/v009_tracking_bodies.sql")),
 ];
 
 /// The version this code writes.

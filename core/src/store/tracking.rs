@@ -186,19 +186,22 @@ impl Store {
         Ok(ids)
     }
 
-    /// One stored response, body included.
+    /// One stored response, body included (read from `tracking_bodies`).
     pub fn tracking_batch(&self, id: i64) -> Result<Option<InboxBatch>> {
         let row = self
             .conn()
             .query_row(
-                "SELECT received_at, server_time, sha256, body FROM tracking_inbox WHERE id = ?1",
+                "SELECT i.received_at, i.server_time, i.sha256, b.body
+                 FROM tracking_inbox i LEFT JOIN tracking_bodies b ON b.inbox_id = i.id
+                 WHERE i.id = ?1",
                 [id],
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, Option<i64>>(1)?,
                         r.get::<_, String>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
+                        // A missing body reads as empty: its sha256 then fails it as damaged.
+                        r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default(),
                     ))
                 },
             )
@@ -478,17 +481,20 @@ fn insert_response(
     received_at: DateTime<Utc>,
 ) -> Result<i64> {
     tx.execute(
-        "INSERT INTO tracking_inbox (received_at, server_time, sha256, bytes, body, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
+        "INSERT INTO tracking_inbox (received_at, server_time, sha256, bytes, state)
+         VALUES (?1, ?2, ?3, ?4, 'pending')",
         params![
             format_time(received_at),
             server_time.map(format_time),
             sha256_hex(body),
             body.len() as i64,
-            body,
         ],
     )?;
     let id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO tracking_bodies (inbox_id, body) VALUES (?1, ?2)",
+        params![id, body],
+    )?;
     if let Some(server_time) = server_time {
         let offset_ms = (received_at - server_time).num_milliseconds();
         set_sync_state(tx, keys::CLOCK_OFFSET_MS, &offset_ms.to_string())?;
@@ -575,15 +581,26 @@ fn apply_candidates(
     barcode: &str,
     candidates: &Marks<'_>,
 ) -> Result<Option<bool>> {
-    let current = conn
-        .prepare_cached("SELECT stage, stage_at FROM consignments WHERE barcode = ?1")?
-        .query_row([barcode], |r| {
-            Ok(mark_from(
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-            ))
-        })
-        .optional()?;
+    // One read for the consignment and its pallets (a batch touches most of the day's
+    // consignments, so this runs thousands of times per batch).
+    let mut current: Option<Option<StageMark>> = None;
+    let mut pallets: Vec<(String, Option<StageMark>)> = Vec::new();
+    {
+        let mut read = conn.prepare_cached(
+            "SELECT c.stage, c.stage_at, p.barcode, p.stage, p.stage_at
+             FROM consignments c LEFT JOIN pallets p ON p.consignment = c.barcode
+             WHERE c.barcode = ?1",
+        )?;
+        let mut rows = read.query([barcode])?;
+        while let Some(r) = rows.next()? {
+            if current.is_none() {
+                current = Some(mark_from(r.get(0)?, r.get(1)?));
+            }
+            if let Some(pallet) = r.get::<_, Option<String>>(2)? {
+                pallets.push((pallet, mark_from(r.get(3)?, r.get(4)?)));
+            }
+        }
+    }
     let Some(current) = current else {
         return Ok(None);
     };
@@ -600,12 +617,6 @@ fn apply_candidates(
     if candidates.is_empty() {
         return Ok(Some(changed));
     }
-    let pallets: Vec<(String, Option<StageMark>)> = conn
-        .prepare_cached("SELECT barcode, stage, stage_at FROM pallets WHERE consignment = ?1")?
-        .query_map([barcode], |r| {
-            Ok((r.get::<_, String>(0)?, mark_from(r.get(1)?, r.get(2)?)))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
     let mut update =
         conn.prepare_cached("UPDATE pallets SET stage = ?2, stage_at = ?3 WHERE barcode = ?1")?;
     for (pallet, current) in pallets {

@@ -103,11 +103,14 @@ impl TrackingReport {
         self.duplicates += applied.duplicates;
         self.waiting_for_consignment += applied.waiting_for_consignment;
         self.malformed_events += applied.malformed;
-        for barcode in applied.changed {
-            if !self.changed.contains(&barcode) {
-                self.changed.push(barcode);
-            }
-        }
+        // A batch names each consignment once; only those new to this pull are added (a set,
+        // not a scan of the list per barcode: a day's backlog changes thousands).
+        let known: std::collections::HashSet<&str> =
+            self.changed.iter().map(String::as_str).collect();
+        let new: Vec<String> = (applied.changed.into_iter())
+            .filter(|b| !known.contains(b.as_str()))
+            .collect();
+        self.changed.extend(new);
     }
 }
 
@@ -509,22 +512,64 @@ pub(crate) struct ParsedBatch {
 }
 
 /// Reads a response body: the envelope must parse (else the whole batch is refused, as
-/// [`parse_json`] words it); each event is then parsed from its own slice of the body, so one
-/// bad event is kept aside without taking its batch down, and no value tree is built.
+/// [`parse_json`] words it); each event is then checked on its own, so one bad event is kept
+/// aside without taking its batch down. A batch whose every event serde reads (the usual case)
+/// is read in one pass, as any client reads it; only one with an event serde refuses is read
+/// again event by event ([`parse_each_event`]), so that event alone is kept aside. Both paths
+/// read the same event type and make the same checks, so they agree on every batch both read.
 pub(crate) fn parse_batch(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, UpnError> {
     check_depth(body)?;
+    match serde_json::from_slice::<TrackingBatch>(body) {
+        Ok(batch) => {
+            let total = batch.events.len();
+            let (events, malformed) = checked_events(inbox_id, batch.events.into_iter().map(Ok));
+            Ok(parsed(
+                batch.batch_id,
+                batch.remaining,
+                events,
+                malformed,
+                total,
+            ))
+        }
+        Err(_) => parse_each_event(inbox_id, body),
+    }
+}
+
+/// [`parse_batch`] one event at a time: the envelope with each event as its own slice of the
+/// body (no value tree), then each slice parsed on its own.
+fn parse_each_event(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, UpnError> {
     let batch: TrackingBatch<&serde_json::value::RawValue> = parse_json(body)?;
-    let total = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
-    let (events, malformed) = parse_events(inbox_id, &batch.events);
-    Ok(ParsedBatch {
+    let total = batch.events.len();
+    let each = batch
+        .events
+        .iter()
+        .map(|raw| serde_json::from_str::<WireTrackingEvent>(raw.get()).map_err(|e| describe(&e)));
+    let (events, malformed) = checked_events(inbox_id, each);
+    Ok(parsed(
+        batch.batch_id,
+        batch.remaining,
+        events,
+        malformed,
+        total,
+    ))
+}
+
+fn parsed(
+    batch_id: Option<String>,
+    remaining: u64,
+    events: Vec<TrackingEvent>,
+    malformed: Vec<MalformedEvent>,
+    total: usize,
+) -> ParsedBatch {
+    ParsedBatch {
         info: BatchInfo {
-            batch_id: batch.batch_id,
-            remaining: batch.remaining,
+            batch_id,
+            remaining,
             malformed,
         },
         events,
-        total,
-    })
+        total: u32::try_from(total).unwrap_or(u32::MAX),
+    }
 }
 
 /// serde_json's recursion limit: its parsers refuse a document nested this deep.
@@ -534,27 +579,30 @@ const MAX_DEPTH: usize = 128;
 /// does: splitting the events into raw slices skips over values without a depth limit, and a
 /// body that deep is not a tracking response.
 fn check_depth(body: &[u8]) -> Result<(), UpnError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in body.iter().enumerate() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        i += 1;
         match b {
-            b'"' => in_string = true,
+            // A string's contents hold no structure: skip to its closing quote (past escapes).
+            b'"' => loop {
+                match memchr::memchr2(b'"', b'\\', &body[i.min(body.len())..]) {
+                    Some(at) if body[i + at] == b'\\' => i += at + 2,
+                    Some(at) => {
+                        i += at + 1;
+                        break;
+                    }
+                    None => return Ok(()),
+                }
+            },
             b'[' | b'{' => {
                 depth += 1;
                 if depth >= MAX_DEPTH {
                     return Err(UpnError::BadResponse {
                         reason: format!(
-                            "malformed JSON ({} bytes): nested {MAX_DEPTH} levels deep at byte {i}",
-                            body.len()
+                            "malformed JSON ({} bytes): nested {MAX_DEPTH} levels deep at byte {}",
+                            body.len(),
+                            i - 1
                         ),
                     });
                 }
@@ -566,19 +614,19 @@ fn check_depth(body: &[u8]) -> Result<(), UpnError> {
     Ok(())
 }
 
-/// Each element on its own: the wire type, then the domain's checks.
-fn parse_events(
+/// Each event read (or the reason serde refused it), translated and checked by the domain's
+/// rules; a refused or failing one is kept aside at its position.
+fn checked_events(
     inbox_id: i64,
-    raws: &[&serde_json::value::RawValue],
+    read: impl Iterator<Item = Result<WireTrackingEvent, String>>,
 ) -> (Vec<TrackingEvent>, Vec<MalformedEvent>) {
-    let mut events = Vec::with_capacity(raws.len());
+    let mut events = Vec::with_capacity(read.size_hint().0);
     let mut malformed = Vec::new();
-    for (position, raw) in raws.iter().enumerate() {
-        let parsed = serde_json::from_str::<WireTrackingEvent>(raw.get())
-            .map_err(|e| describe(&e))
+    for (position, wire) in read.enumerate() {
+        let checked = wire
             .map(event)
             .and_then(|e| event_problem(&e).map_or(Ok(e), Err));
-        match parsed {
+        match checked {
             Ok(e) => events.push(e),
             Err(reason) => malformed.push(MalformedEvent {
                 inbox_id,
@@ -989,6 +1037,47 @@ mod tests {
         assert!(s.failed_tracking_batches().unwrap().is_empty());
     }
 
+    /// The one-pass read and the event-by-event read agree on every batch serde reads whole:
+    /// events that pass, and events serde reads but the domain's checks keep aside (empty,
+    /// over-long or control-character codes, years out of range, coordinates out of range,
+    /// no id); and a batch with one event serde refuses takes the event-by-event path.
+    #[test]
+    fn tracking_the_one_pass_read_and_the_event_by_event_read_agree() {
+        // (field, value): a good event with that field set; "" for the id: no id at all.
+        let variants = [
+            ("stage", serde_json::json!("ARRIVED")),
+            ("barcode", serde_json::json!("")),
+            ("stage", serde_json::json!("S".repeat(200))),
+            ("stage", serde_json::json!("ARR\u{7}IVED")),
+            ("at", serde_json::json!("1900-01-01T00:00:00Z")),
+            ("location", serde_json::json!({"lat": 91.0, "lon": 0.0})),
+            ("location", serde_json::json!({"description": "Bay 4"})),
+            ("capture_type", serde_json::json!("P")),
+            ("", serde_json::json!("UNLOADED")),
+        ];
+        // Every variant at every position, in batches of 0 to 11 events.
+        for round in 0..200usize {
+            let events: Vec<serde_json::Value> = (0..round % 12)
+                .map(|i| match &variants[(round * 7 + i * 3) % variants.len()] {
+                    ("", stage) => with("", "stage", stage.clone()),
+                    (field, value) => with(&format!("E{round}-{i}"), field, value.clone()),
+                })
+                .collect();
+            let body = raw_body(&events);
+            let whole = parse_batch(3, &body).unwrap();
+            let each = parse_each_event(3, &body).unwrap();
+            assert_eq!(whole.events, each.events, "round {round}");
+            assert_eq!(whole.info, each.info, "round {round}");
+            assert_eq!(whole.total, each.total, "round {round}");
+            assert_eq!(whole.total as usize, events.len());
+        }
+        // One event serde refuses: the batch still applies the rest, the refusal kept aside.
+        let body = raw_body(&[good("E1"), with("E2", "stage", serde_json::json!(42))]);
+        let parsed = parse_batch(3, &body).unwrap();
+        assert_eq!(parsed.info, parse_each_event(3, &body).unwrap().info);
+        assert_eq!((parsed.events.len(), parsed.info.malformed.len()), (1, 1));
+    }
+
     #[test]
     fn tracking_event_reasons_name_no_position_and_a_body_nested_too_deep_fails_whole() {
         // Each event is parsed from its own slice of the body: a position inside that slice
@@ -1014,6 +1103,17 @@ mod tests {
         quoted["stage"] = serde_json::json!("[".repeat(MAX_DEPTH * 2));
         let body = raw_body(&[quoted]);
         assert!(parse_batch(7, &body).is_ok());
+        // Nor after an escaped quote; but an escaped backslash ends its escape, so the quote
+        // after it closes the string and the nesting behind it counts.
+        let mut escaped = good("E4");
+        escaped["stage"] = serde_json::json!(format!("\"{}", "[".repeat(MAX_DEPTH * 2)));
+        assert!(parse_batch(7, &raw_body(&[escaped])).is_ok());
+        let deep_after = format!(
+            r#"{{"server_time":"2026-11-26T10:00:00Z","batch_id":"a\\","events":[{}{}]}}"#,
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        assert!(parse_batch(7, deep_after.as_bytes()).is_err());
     }
 
     #[test]
