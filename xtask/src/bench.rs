@@ -121,6 +121,19 @@ impl Row {
         }
     }
 
+    /// A measurement beside a row that explains its ratio; no target of its own.
+    fn context(row: &'static str, what: &str, value: f64, reference: f64, unit: &str) -> Self {
+        Row {
+            row,
+            what: what.into(),
+            ours: format!("{value:.2} {unit}"),
+            reference: format!("{reference:.2} {unit}"),
+            ratio: Some(value / reference),
+            target: "-".into(),
+            pass: None,
+        }
+    }
+
     fn limit(row: &'static str, what: &str, value: f64, unit: &str, max: f64) -> Self {
         Row {
             row,
@@ -512,6 +525,13 @@ impl Bench {
                 f(&t, "raw_ms"),
                 "ms",
                 2.0,
+            ));
+            rows.push(Row::context(
+                "4 (context)",
+                "the reference's rows with the core's one index beside the key (a consignment's events by time), one transaction per response, vs the reference",
+                f(&t, "floor_ms"),
+                f(&t, "raw_ms"),
+                "ms",
             ));
         }
         let history = if o.wants(5) || o.wants(7) {
