@@ -95,16 +95,20 @@ impl Renderer {
     }
 }
 
-/// The mmap threshold pinned at glibc's own starting value (128 KiB).
+/// The pinned mmap threshold: a rendition's large blocks (decode planes and pixels, 0.7-9 MB)
+/// are mapped; smaller ones stay in the arenas, where reuse is cheaper than a fresh mapping.
+/// At glibc's own start value (128 KiB) a signature's decode buffers were mapped and unmapped
+/// on every `sign` (+0.2 ms p50); at 1 MiB the flush peaked at 64 MB; at 512 KiB, 59 MB and
+/// `sign` as without the pin (`docs/benchmarks.md`, rows 2c and 3b).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
+const MMAP_THRESHOLD: libc::c_int = 512 * 1024;
 
 /// Keeps a rendition's large buffers (a 12 MP photo's decode planes and pixels, up to ~9 MB
 /// each) out of the allocator's arenas, so they go back to the system when freed. glibc raises
 /// its mmap threshold to the size of the largest mapped block freed so far; after the first
-/// rendition, later ones are served from its arenas, which keep freed memory resident: a flush
-/// of 150 photos peaked at 115 MB RSS with about 50 MB live, and 53 MB with the threshold
-/// pinned (`docs/benchmarks.md`, row 3b). The phones' allocators already serve blocks this
+/// rendition, later ones are served from its arenas, which keep freed memory resident: the
+/// flush of 600 photos peaked at 129 MB RSS with about 50 MB live, and 59 MB with the
+/// threshold pinned. The phones' allocators already serve blocks this
 /// large from their own mappings. Once per process, glibc only, and not when the host chose
 /// a threshold itself (`MALLOC_MMAP_THRESHOLD_`, or `glibc.malloc.mmap_threshold` in
 /// `GLIBC_TUNABLES`).
