@@ -105,7 +105,7 @@ impl TrackingReport {
         self.malformed_events += applied.malformed;
         // A batch names each consignment once; only those new to this pull are added (a set,
         // not a scan of the list per barcode: a day's backlog changes thousands).
-        let known: std::collections::HashSet<&str> =
+        let known: std::collections::BTreeSet<&str> =
             self.changed.iter().map(String::as_str).collect();
         let new: Vec<String> = (applied.changed.into_iter())
             .filter(|b| !known.contains(b.as_str()))
@@ -519,8 +519,12 @@ pub(crate) struct ParsedBatch {
 /// read the same event type and make the same checks, so they agree on every batch both read.
 pub(crate) fn parse_batch(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, UpnError> {
     check_depth(body)?;
-    match serde_json::from_slice::<TrackingBatch>(body) {
-        Ok(batch) => {
+    // From text, as the event-by-event path reads each event: one reader for both.
+    let whole = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<TrackingBatch>(text).ok());
+    match whole {
+        Some(batch) => {
             let total = batch.events.len();
             let (events, malformed) = checked_events(inbox_id, batch.events.into_iter().map(Ok));
             Ok(parsed(
@@ -531,7 +535,7 @@ pub(crate) fn parse_batch(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, Upn
                 total,
             ))
         }
-        Err(_) => parse_each_event(inbox_id, body),
+        None => parse_each_event(inbox_id, body),
     }
 }
 
@@ -579,30 +583,27 @@ const MAX_DEPTH: usize = 128;
 /// does: splitting the events into raw slices skips over values without a depth limit, and a
 /// body that deep is not a tracking response.
 fn check_depth(body: &[u8]) -> Result<(), UpnError> {
-    let mut depth = 0usize;
-    let mut i = 0;
-    while let Some(&b) = body.get(i) {
-        i += 1;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in body.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
         match b {
-            // A string's contents hold no structure: skip to its closing quote (past escapes).
-            b'"' => loop {
-                match memchr::memchr2(b'"', b'\\', &body[i.min(body.len())..]) {
-                    Some(at) if body[i + at] == b'\\' => i += at + 2,
-                    Some(at) => {
-                        i += at + 1;
-                        break;
-                    }
-                    None => return Ok(()),
-                }
-            },
+            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth >= MAX_DEPTH {
                     return Err(UpnError::BadResponse {
                         reason: format!(
-                            "malformed JSON ({} bytes): nested {MAX_DEPTH} levels deep at byte {}",
-                            body.len(),
-                            i - 1
+                            "malformed JSON ({} bytes): nested {MAX_DEPTH} levels deep at byte {i}",
+                            body.len()
                         ),
                     });
                 }
