@@ -524,17 +524,7 @@ pub(crate) fn parse_batch(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, Upn
         .ok()
         .and_then(|text| serde_json::from_str::<TrackingBatch>(text).ok());
     match whole {
-        Some(batch) => {
-            let total = batch.events.len();
-            let (events, malformed) = checked_events(inbox_id, batch.events.into_iter().map(Ok));
-            Ok(parsed(
-                batch.batch_id,
-                batch.remaining,
-                events,
-                malformed,
-                total,
-            ))
-        }
+        Some(batch) => Ok(finish(inbox_id, batch, Ok)),
         None => parse_each_event(inbox_id, body),
     }
 }
@@ -543,36 +533,27 @@ pub(crate) fn parse_batch(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, Upn
 /// body (no value tree), then each slice parsed on its own.
 fn parse_each_event(inbox_id: i64, body: &[u8]) -> Result<ParsedBatch, UpnError> {
     let batch: TrackingBatch<&serde_json::value::RawValue> = parse_json(body)?;
-    let total = batch.events.len();
-    let each = batch
-        .events
-        .iter()
-        .map(|raw| serde_json::from_str::<WireTrackingEvent>(raw.get()).map_err(|e| describe(&e)));
-    let (events, malformed) = checked_events(inbox_id, each);
-    Ok(parsed(
-        batch.batch_id,
-        batch.remaining,
-        events,
-        malformed,
-        total,
-    ))
+    Ok(finish(inbox_id, batch, |raw| {
+        serde_json::from_str::<WireTrackingEvent>(raw.get()).map_err(|e| describe(&e))
+    }))
 }
 
-fn parsed(
-    batch_id: Option<String>,
-    remaining: u64,
-    events: Vec<TrackingEvent>,
-    malformed: Vec<MalformedEvent>,
-    total: usize,
+/// A read envelope's events, each read by `read` (or refused with its reason), then checked.
+fn finish<E>(
+    inbox_id: i64,
+    batch: TrackingBatch<E>,
+    read: impl FnMut(E) -> Result<WireTrackingEvent, String>,
 ) -> ParsedBatch {
+    let total = u32::try_from(batch.events.len()).unwrap_or(u32::MAX);
+    let (events, malformed) = checked_events(inbox_id, batch.events.into_iter().map(read));
     ParsedBatch {
         info: BatchInfo {
-            batch_id,
-            remaining,
+            batch_id: batch.batch_id,
+            remaining: batch.remaining,
             malformed,
         },
         events,
-        total: u32::try_from(total).unwrap_or(u32::MAX),
+        total,
     }
 }
 
