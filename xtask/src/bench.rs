@@ -124,13 +124,9 @@ impl Row {
     /// A measurement beside a row that explains its ratio; no target of its own.
     fn context(row: &'static str, what: &str, value: f64, reference: f64, unit: &str) -> Self {
         Row {
-            row,
-            what: what.into(),
-            ours: format!("{value:.2} {unit}"),
-            reference: format!("{reference:.2} {unit}"),
-            ratio: Some(value / reference),
             target: "-".into(),
             pass: None,
+            ..Row::ratio(row, what, value, reference, unit, f64::NAN)
         }
     }
 

@@ -54,9 +54,9 @@ impl Renderer {
     pub fn start(priority: Priority) -> Result<Self> {
         map_large_blocks();
         let (jobs, queue) = mpsc::channel::<Job>();
-        let name = match priority {
-            Priority::Low => "upn-render",
-            Priority::Normal => "upn-render-assist",
+        let (name, mid_render) = match priority {
+            Priority::Low => ("upn-render", "render.mid_render"),
+            Priority::Normal => ("upn-render-assist", "render.assist_mid_render"),
         };
         std::thread::Builder::new()
             .name(name.into())
@@ -64,10 +64,6 @@ impl Renderer {
                 if priority == Priority::Low {
                     lower_priority();
                 }
-                let mid_render = match priority {
-                    Priority::Low => "render.mid_render",
-                    Priority::Normal => "render.assist_mid_render",
-                };
                 for job in queue {
                     failpoint::hit(mid_render);
                     let rendition = media::photo_rendition(job.original, &job.limits);
@@ -169,6 +165,14 @@ pub(crate) async fn assist(shared: &Arc<Shared>) {
 /// joins at once (ahead of any backlog, for the background renderer). The background renderer
 /// waits for a photo someone else is making, then finds it made; the assistant skips it.
 async fn render_all(shared: &Arc<Shared>, who: Claimant) -> Result<u32> {
+    // The assistant takes the oldest photo nobody is on and renders on its own thread; the
+    // background renderer takes the newest and waits its turn on a claimed one.
+    let assisting = who == Claimant::Assist;
+    let renderer = if assisting {
+        &shared.assist_renderer
+    } else {
+        &shared.renderer
+    };
     let mut settled = 0;
     // Photos looked at in this pass: one left unrendered (its original unreadable, or made by
     // someone else who failed) is not picked again.
@@ -176,20 +180,22 @@ async fn render_all(shared: &Arc<Shared>, who: Claimant) -> Result<u32> {
     loop {
         // Newest first.
         let todo = shared.store()?.unrendered_photo_ids()?;
-        let next = match who {
-            Claimant::Assist => todo.into_iter().rev().find(|id| !tried.contains(id)),
-            _ => todo.into_iter().find(|id| !tried.contains(id)),
+        let next = if assisting {
+            todo.into_iter().rev().find(|id| !tried.contains(id))
+        } else {
+            todo.into_iter().find(|id| !tried.contains(id))
         };
         let Some(id) = next else {
             return Ok(settled);
         };
         tried.insert(id.clone());
-        let _claim = match who {
-            Claimant::Assist => match shared.renders.try_claim(&id, who) {
+        let _claim = if assisting {
+            match shared.renders.try_claim(&id, who) {
                 Some(claim) => claim,
                 None => continue,
-            },
-            _ => shared.renders.claim(&id, who).await,
+            }
+        } else {
+            shared.renders.claim(&id, who).await
         };
         let Some(capture) = shared.store()?.capture(&id)? else {
             continue;
@@ -199,10 +205,6 @@ async fn render_all(shared: &Arc<Shared>, who: Claimant) -> Result<u32> {
         {
             continue;
         }
-        let renderer = match who {
-            Claimant::Assist => &shared.assist_renderer,
-            _ => &shared.renderer,
-        };
         if render_one(shared, &capture, renderer).await? {
             settled += 1;
         }

@@ -399,11 +399,16 @@ impl<A: UpnApi> Flush<'_, A> {
                 return Ok(Some(ready_one));
             }
             if self.renders.holder(&first_id) == Some(Claimant::Assist) {
-                failpoint::hit("outbox.waits_for_assistant");
-                self.renders.released_by(&first_id, Claimant::Assist).await;
+                self.wait_for_assistant(&first_id).await;
             }
         }
         Ok(due.pop_front())
+    }
+
+    /// Until the assistant is done with `id` (it renders at normal priority, already under way).
+    async fn wait_for_assistant(&self, id: &str) {
+        failpoint::hit("outbox.waits_for_assistant");
+        self.renders.released_by(id, Claimant::Assist).await;
     }
 
     /// A claimed item whose request never left: queued again, its claim uncounted.
@@ -548,12 +553,7 @@ impl<A: UpnApi> Flush<'_, A> {
         let mut waited_for_renderer = false;
         while claim.is_none() {
             match self.renders.holder(&capture.id) {
-                Some(Claimant::Assist) => {
-                    failpoint::hit("outbox.waits_for_assistant");
-                    self.renders
-                        .released_by(&capture.id, Claimant::Assist)
-                        .await;
-                }
+                Some(Claimant::Assist) => self.wait_for_assistant(&capture.id).await,
                 Some(Claimant::Background) if !waited_for_renderer => {
                     waited_for_renderer = true;
                     failpoint::hit("outbox.waits_for_renderer");
