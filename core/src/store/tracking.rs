@@ -582,35 +582,38 @@ fn apply_candidates(
     candidates: &Marks<'_>,
 ) -> Result<Option<bool>> {
     // One read for the consignment and its pallets (a batch touches most of the day's
-    // consignments, so this runs thousands of times per batch).
-    let mut current: Option<Option<StageMark>> = None;
-    let mut pallets: Vec<(String, Option<StageMark>)> = Vec::new();
+    // consignments, so this runs thousands of times per batch), their rowids with it: the
+    // updates below go straight to the rows read, not through the barcode indexes again.
+    let mut current: Option<(i64, Option<StageMark>)> = None;
+    let mut pallets: Vec<(i64, String, Option<StageMark>)> = Vec::new();
     {
         let mut read = conn.prepare_cached(
-            "SELECT c.stage, c.stage_at, p.barcode, p.stage, p.stage_at
+            "SELECT c.rowid, c.stage, c.stage_at, p.rowid, p.barcode, p.stage, p.stage_at
              FROM consignments c LEFT JOIN pallets p ON p.consignment = c.barcode
              WHERE c.barcode = ?1",
         )?;
         let mut rows = read.query([barcode])?;
         while let Some(r) = rows.next()? {
             if current.is_none() {
-                current = Some(mark_from(r.get(0)?, r.get(1)?));
+                current = Some((r.get(0)?, mark_from(r.get(1)?, r.get(2)?)));
             }
-            if let Some(pallet) = r.get::<_, Option<String>>(2)? {
-                pallets.push((pallet, mark_from(r.get(3)?, r.get(4)?)));
+            if let (Some(rowid), Some(pallet)) =
+                (r.get::<_, Option<i64>>(3)?, r.get::<_, Option<String>>(4)?)
+            {
+                pallets.push((rowid, pallet, mark_from(r.get(5)?, r.get(6)?)));
             }
         }
     }
-    let Some(current) = current else {
+    let Some((rowid, current)) = current else {
         return Ok(None);
     };
     let mut changed = false;
     if let Some(c) = &candidates.consignment {
         if supersedes(c, current.as_ref()) {
             conn.prepare_cached(
-                "UPDATE consignments SET stage = ?2, stage_at = ?3 WHERE barcode = ?1",
+                "UPDATE consignments SET stage = ?2, stage_at = ?3 WHERE rowid = ?1",
             )?
-            .execute(params![barcode, c.stage.code(), format_time(c.at)])?;
+            .execute(params![rowid, c.stage.code(), format_time(c.at)])?;
             changed = true;
         }
     }
@@ -618,12 +621,12 @@ fn apply_candidates(
         return Ok(Some(changed));
     }
     let mut update =
-        conn.prepare_cached("UPDATE pallets SET stage = ?2, stage_at = ?3 WHERE barcode = ?1")?;
-    for (pallet, current) in pallets {
+        conn.prepare_cached("UPDATE pallets SET stage = ?2, stage_at = ?3 WHERE rowid = ?1")?;
+    for (rowid, pallet, current) in pallets {
         if let Some(candidate) = candidates.pallet(&pallet) {
             if supersedes(&candidate, current.as_ref()) {
                 update.execute(params![
-                    pallet,
+                    rowid,
                     candidate.stage.code(),
                     format_time(candidate.at)
                 ])?;
