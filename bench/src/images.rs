@@ -32,6 +32,24 @@ pub fn ours(input: &Path, output: &Path) -> Result {
     Ok(())
 }
 
+/// `decode IN`: the rendition's first step alone: the core's JPEG decoder (jpeg-decoder, pure
+/// Rust) making the same DCT-scaled decode as `djpeg -scale 1/2`, the largest 1/k scale that
+/// still covers 1600 px. What the rendition's ratio to djpeg owes to the decoder itself.
+pub fn decode_only(input: &Path) -> Result {
+    let bytes = read(input)?;
+    let mut decoder = jpeg_decoder::Decoder::new(bytes.as_slice());
+    decoder.read_info().map_err(|e| format!("header: {e}"))?;
+    let info = decoder.info().ok_or("no frame header")?;
+    let (w, h) = (info.width.div_ceil(2), info.height.div_ceil(2));
+    decoder.scale(w, h).map_err(|e| format!("scale: {e}"))?;
+    let pixels = decoder.decode().map_err(|e| format!("decode: {e}"))?;
+    let info = decoder.info().ok_or("no frame header")?;
+    report(serde_json::json!({
+        "bytes": pixels.len(), "width": info.width, "height": info.height,
+    }));
+    Ok(())
+}
+
 /// The `image` crate's plain path, orientation applied, decoded in full.
 fn decode_upright(bytes: &[u8]) -> Result<DynamicImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
@@ -64,7 +82,9 @@ pub fn image_crate(input: &Path, output: &Path) -> Result {
 }
 
 /// `ssim ORIGINAL RENDITION`: the rendition against the original decoded in full, upright,
-/// resized with Lanczos3 in floating point to the rendition's size and never re-encoded.
+/// resized with Lanczos3 in floating point to the rendition's size and never re-encoded. Also
+/// the ceiling: that reference itself through the core's encoder at the same quality (no
+/// resize, nothing else lost), the best any rendition at that quality can score.
 pub fn ssim_report(original: &Path, rendition: &Path) -> Result {
     let ours = image::load_from_memory(&read(rendition)?)
         .map_err(|e| format!("decoding the rendition: {e}"))?
@@ -72,7 +92,23 @@ pub fn ssim_report(original: &Path, rendition: &Path) -> Result {
     let reference = decode_upright(&read(original)?)?
         .resize_exact(ours.width(), ours.height(), FilterType::Lanczos3)
         .to_rgb8();
-    report(serde_json::json!({ "ssim": ssim(&luma(&ours), &luma(&reference), ours.width()) }));
+    let mut png = Vec::new();
+    reference
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| format!("writing the reference as PNG: {e}"))?;
+    let limits = MediaLimits {
+        max_long_side: reference.width().max(reference.height()),
+        ..MediaLimits::default()
+    };
+    let encoded = photo_rendition(png, &limits).map_err(|e| format!("re-encoding: {e}"))?;
+    let ceiling = image::load_from_memory(&encoded.bytes)
+        .map_err(|e| format!("decoding the re-encoded reference: {e}"))?
+        .to_rgb8();
+    let reference_luma = luma(&reference);
+    report(serde_json::json!({
+        "ssim": ssim(&luma(&ours), &reference_luma, ours.width()),
+        "ceiling": ssim(&luma(&ceiling), &reference_luma, ceiling.width()),
+    }));
     Ok(())
 }
 

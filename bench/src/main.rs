@@ -30,13 +30,14 @@ type Result<T = ()> = std::result::Result<T, String>;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = args.split_first() else {
-        eprintln!("usage: upn-bench <inputs|measure|rendition|image-resize|ssim|capture|sim|flush-setup|flush|tracking|history|stops> ...");
+        eprintln!("usage: upn-bench <inputs|measure|rendition|decode|image-resize|ssim|capture|sim|flush-setup|flush|tracking|history|stops> ...");
         return ExitCode::from(2);
     };
     let result = match command.as_str() {
         "inputs" => Options::parse(rest).and_then(|o| inputs::write_all(&o.path(0)?)),
         "measure" => stats::measure(rest),
         "rendition" => Options::parse(rest).and_then(|o| images::ours(&o.path(0)?, &o.path(1)?)),
+        "decode" => Options::parse(rest).and_then(|o| images::decode_only(&o.path(0)?)),
         "image-resize" => {
             Options::parse(rest).and_then(|o| images::image_crate(&o.path(0)?, &o.path(1)?))
         }
