@@ -112,7 +112,7 @@ impl Blobs {
     /// overwrites the file of the capture that holds it. One stage per name at a time.
     pub fn stage(&self, name: &str, bytes: &[u8]) -> Result<Staged> {
         let temp = self.path(&format!("{TEMP_PREFIX}{name}"));
-        let written = (|| -> std::io::Result<()> {
+        let (written, sha256) = crate::digest::sha256_hex_during(bytes, || {
             let mut file = File::create(&temp)?;
             if let Some(full) = crate::failpoint::io_fault("blobs.disk_full") {
                 return Err(full);
@@ -121,7 +121,7 @@ impl Blobs {
             // fdatasync: the bytes and what reading them back needs (the new file's size and
             // blocks); the name is made durable by `publish`'s directory fsync.
             file.sync_data()
-        })();
+        });
         if let Err(e) = written {
             let _ = fs::remove_file(&temp);
             return Err(Error::io("saving a capture file")(e));
@@ -130,7 +130,7 @@ impl Blobs {
             temp,
             blob: BlobRef {
                 name: name.to_string(),
-                sha256: sha256_hex(bytes),
+                sha256,
                 bytes: bytes.len() as u64,
             },
         })
