@@ -548,20 +548,12 @@ impl Bench {
                 "ms",
                 2.0,
             ));
-            rows.push(Row::context(
-                "4 (context)",
-                "the reference's rows with the core's one index beside the key (a consignment's events by time), one transaction per response, vs the reference",
-                f(&t, "floor_ms"),
-                f(&t, "raw_ms"),
-                "ms",
-            ));
-            rows.push(Row::context(
-                "4 (context)",
-                "that, each body first committed on its own (UPN hands a batch out once: the product's inbox rule), vs the reference",
-                f(&t, "kept_floor_ms"),
-                f(&t, "raw_ms"),
-                "ms",
-            ));
+            for (floor, what) in [
+                ("floor_ms", "the reference's rows with the core's one index beside the key (a consignment's events by time), one transaction per response, vs the reference"),
+                ("kept_floor_ms", "that, each body first committed on its own (UPN hands a batch out once: the product's inbox rule), vs the reference"),
+            ] {
+                rows.push(Row::context("4 (context)", what, f(&t, floor), f(&t, "raw_ms"), "ms"));
+            }
         }
         let history = if o.wants(5) || o.wants(7) {
             eprintln!("rows 5 and 7: 10,000 consignments, 1,000,000 events");
