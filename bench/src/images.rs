@@ -81,17 +81,35 @@ pub fn image_crate(input: &Path, output: &Path) -> Result {
     Ok(())
 }
 
-/// `ssim ORIGINAL RENDITION`: the rendition against the original decoded in full, upright,
-/// resized with Lanczos3 in floating point to the rendition's size and never re-encoded. Also
-/// the ceiling: that reference itself through the core's encoder at the same quality (no
-/// resize, nothing else lost), the best any rendition at that quality can score.
-pub fn ssim_report(original: &Path, rendition: &Path) -> Result {
-    let ours = image::load_from_memory(&read(rendition)?)
-        .map_err(|e| format!("decoding the rendition: {e}"))?
-        .to_rgb8();
-    let reference = decode_upright(&read(original)?)?
+/// `ssim ORIGINAL RENDITION [--beside OTHER]`: the rendition against the original decoded in
+/// full, upright, resized with Lanczos3 in floating point to the rendition's size and never
+/// re-encoded; `--beside` scores another tool's rendition against the same reference (the
+/// original decoded once). Also the ceiling: that reference itself through the core's encoder
+/// at the same quality (no resize, nothing else lost), the best any rendition at that quality
+/// can score.
+pub fn ssim_report(original: &Path, rendition: &Path, beside: Option<&Path>) -> Result {
+    let load = |path: &Path| -> Result<RgbImage> {
+        Ok(image::load_from_memory(&read(path)?)
+            .map_err(|e| format!("decoding {}: {e}", path.display()))?
+            .to_rgb8())
+    };
+    let ours = load(rendition)?;
+    let upright = decode_upright(&read(original)?)?;
+    let reference = upright
         .resize_exact(ours.width(), ours.height(), FilterType::Lanczos3)
         .to_rgb8();
+    let reference_luma = luma(&reference);
+    let score = |img: &RgbImage| {
+        let resized;
+        let against = if img.dimensions() == reference.dimensions() {
+            &reference_luma
+        } else {
+            let other = upright.resize_exact(img.width(), img.height(), FilterType::Lanczos3);
+            resized = luma(&other.to_rgb8());
+            &resized
+        };
+        ssim(&luma(img), against, img.width())
+    };
     let mut png = Vec::new();
     reference
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
@@ -104,10 +122,11 @@ pub fn ssim_report(original: &Path, rendition: &Path) -> Result {
     let ceiling = image::load_from_memory(&encoded.bytes)
         .map_err(|e| format!("decoding the re-encoded reference: {e}"))?
         .to_rgb8();
-    let reference_luma = luma(&reference);
+    let beside = beside.map(load).transpose()?;
     report(serde_json::json!({
-        "ssim": ssim(&luma(&ours), &reference_luma, ours.width()),
-        "ceiling": ssim(&luma(&ceiling), &reference_luma, ceiling.width()),
+        "ssim": score(&ours),
+        "ceiling": score(&ceiling),
+        "beside_ssim": beside.as_ref().map(score),
     }));
     Ok(())
 }

@@ -41,7 +41,10 @@ fn main() -> ExitCode {
         "image-resize" => {
             Options::parse(rest).and_then(|o| images::image_crate(&o.path(0)?, &o.path(1)?))
         }
-        "ssim" => Options::parse(rest).and_then(|o| images::ssim_report(&o.path(0)?, &o.path(1)?)),
+        "ssim" => Options::parse(rest).and_then(|o| {
+            let beside = o.string("beside").ok().map(PathBuf::from);
+            images::ssim_report(&o.path(0)?, &o.path(1)?, beside.as_deref())
+        }),
         "capture" => Options::parse(rest).and_then(|o| capture::run(&o)),
         "sim" => Options::parse(rest).and_then(|o| flush::serve(&o)),
         "flush-setup" => Options::parse(rest).and_then(|o| flush::setup(&o)),

@@ -298,14 +298,14 @@ impl Bench {
             );
             decoder.push(self.measured(&exe, &["decode", &input], &[])?.1);
         }
-        let ssim_line = child(&self.exe, &["ssim", &input, &ours_out], &[])?;
+        let ssim_line = child(
+            &self.exe,
+            &["ssim", &input, &ours_out, "--beside", &vips_out],
+            &[],
+        )?;
         let ssim = field(&ssim_line, "ssim").unwrap_or(f64::NAN);
         let ceiling = field(&ssim_line, "ceiling").unwrap_or(f64::NAN);
-        let vips_ssim = field(
-            &child(&self.exe, &["ssim", &input, &vips_out], &[])?,
-            "ssim",
-        )
-        .unwrap_or(f64::NAN);
+        let vips_ssim = field(&ssim_line, "beside_ssim").unwrap_or(f64::NAN);
         let (o, v, i, d) = (
             Measured::median(&ours),
             Measured::median(&vips),
