@@ -75,6 +75,13 @@ impl UpnConfig {
 /// The endpoint as a base URL, refused as bad input unless the API key is safe to send there.
 fn endpoint_url(endpoint: &str) -> Result<reqwest::Url> {
     let bad = |reason: &str| Error::invalid("endpoint", reason.to_string());
+    // The build carries no IDNA tables (Cargo.toml: idna_adapter 1.0), so a Unicode host name
+    // gets a reason of its own rather than "not a URL".
+    if !endpoint.is_ascii() {
+        return Err(bad(
+            "contains non-ASCII characters; give the host name in its ASCII form (xn--...), as UPN publishes it",
+        ));
+    }
     let url = reqwest::Url::parse(endpoint.trim())
         .map_err(|_| bad("is not a URL; give e.g. https://api.upn.example"))?;
     if url.cannot_be_a_base() || url.host().is_none() {
@@ -384,6 +391,8 @@ mod tests {
             "http://[::1]:9000",
             "http://localhost:8080",
             "http://LOCALHOST",
+            "https://xn--pi-via.upn.example",
+            "https://API.UPN.Example",
         ] {
             assert!(config(ok, "042", "k").validate().is_ok(), "{ok}");
         }
@@ -399,9 +408,23 @@ mod tests {
             "file:///etc/passwd",
             "data:text/plain,x",
             "upn.example",
+            "https://äpi.upn.example",
+            "https://api.upn.example/é",
             "",
         ] {
             assert_eq!(refused_field(config(bad, "042", "k")), "endpoint", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_unicode_host_is_named_as_such() {
+        // No IDNA tables are built in (idna_adapter 1.0): the reason says what to give instead.
+        match config("https://äpi.upn.example", "042", "k").validate() {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "endpoint");
+                assert!(reason.contains("ASCII form (xn--"), "{reason}");
+            }
+            other => panic!("accepted: {other:?}"),
         }
     }
 
